@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One entry point for a fresh clone; each command sets up .venv itself when it is missing or stale.
+#   bash dev.sh demo [ARGS]   the main job: a short point_mass training run on CPU (prints, plots)
+#   bash dev.sh test [ARGS]   the test suite CI runs (slow learning checks excluded)
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+stamp=.venv/.hjax-installed
+if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  "$PY" -c 'import sys; assert sys.version_info >= (3, 11), "hjax needs Python >= 3.11, found " + sys.version' 
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[test]"
+  touch "$stamp"
+fi
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  demo) exec .venv/bin/python -m hjax.demo "$@" ;;
+  test) exec .venv/bin/python -m pytest -q -m "not slow" "$@" ;;
+  *) echo "usage: bash dev.sh {demo|test} [ARGS]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,157 @@
+"""The goal-env API shared by every hjax environment.
+
+A goal env is a Brax `Env` (`reset(key) -> State`, `step(state, action) -> State`) that is
+unbatched (batch it with `jax.vmap`) and whose `state.obs` is a mapping with exactly the keys
+`observation`, `achieved_goal` and `desired_goal` (the Gymnasium-Robotics `GoalEnv` convention).
+
+Invariant, on every step: `state.reward == env.compute_reward(achieved_goal, desired_goal)`
+where both goals are read from `state.obs` after the step.
+
+Episodes have a fixed length and end by truncation only: reaching the goal does not end an
+episode (a continuing task, as in Fetch). `state.info["truncation"]` is 1.0 on the step that hits
+`episode_length` and `state.done` equals it, as Brax's `EpisodeWrapper` does, so a learner can
+tell a time limit from a terminal (a goal env has no terminals: learners bootstrap through it).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Any, Mapping
+
+import contextlib
+import io
+
+import jax
+import jax.numpy as jnp
+
+# MuJoCo's optional Warp backend prints "Failed to import warp" when brax imports it; hjax never
+# uses Warp, so that line only alarms users. Anything else brax prints still shows.
+with contextlib.redirect_stdout(io.StringIO()):
+    from brax.envs.base import Env, State
+
+OBS_KEYS = ("observation", "achieved_goal", "desired_goal")
+REWARD_TYPES = ("sparse", "dense")
+
+
+def check_param(env: str, field: str, value: Any, ok: bool, allowed: str) -> None:
+    """Raise a `ValueError` naming the env, the field, its value and what is allowed."""
+    if not ok:
+        raise ValueError(f"{env}: invalid {field}={value!r}; allowed: {allowed}")
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_positive(env: str, field: str, value: Any) -> None:
+    check_param(env, field, value, _is_real(value) and value > 0, "a finite number > 0")
+
+
+def check_positive_int(env: str, field: str, value: Any) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    check_param(env, field, value, ok, "an integer > 0")
+
+
+class GoalEnv(Env, abc.ABC):
+    """Base class: sparse/dense goal reward, success and distance metrics, truncation.
+
+    Subclasses implement `_reset_goal_env` and `_step_goal_env` over their own physics state and
+    never compute rewards or time limits themselves: this class does, the same way for every env,
+    so the invariants hold by construction and are tested once for all envs.
+    """
+
+    def __init__(
+        self,
+        *,
+        distance_threshold: float,
+        episode_length: int,
+        reward_type: str,
+    ):
+        name = type(self).__name__
+        check_positive(name, "distance_threshold", distance_threshold)
+        check_positive_int(name, "episode_length", episode_length)
+        check_param(name, "reward_type", reward_type, reward_type in REWARD_TYPES,
+                    " or ".join(repr(r) for r in REWARD_TYPES))
+        self.distance_threshold = float(distance_threshold)
+        self.episode_length = int(episode_length)
+        self.reward_type = reward_type
+
+    # ---- what a subclass provides -------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _reset_goal_env(self, key: jax.Array) -> tuple[Any, jax.Array, jax.Array, jax.Array]:
+        """Return `(physics_state, observation, achieved_goal, desired_goal)` for a new episode."""
+
+    @abc.abstractmethod
+    def _step_goal_env(self, physics_state: Any, action: jax.Array) -> tuple[Any, jax.Array, jax.Array]:
+        """Advance one env step; return `(physics_state, observation, achieved_goal)`."""
+
+    @property
+    @abc.abstractmethod
+    def goal_size(self) -> int:
+        """Length of the goal vectors."""
+
+    @property
+    @abc.abstractmethod
+    def max_goal_distance(self) -> float:
+        """An upper bound on `||achieved - desired||`, which bounds the dense reward."""
+
+    # ---- the goal-env contract ----------------------------------------------------------------
+
+    def goal_distance(self, achieved_goal: jax.Array, desired_goal: jax.Array) -> jax.Array:
+        """Euclidean distance over the last axis; any leading batch shape."""
+        return jnp.linalg.norm(achieved_goal - desired_goal, axis=-1)
+
+    def is_success(self, achieved_goal: jax.Array, desired_goal: jax.Array) -> jax.Array:
+        """1.0 where `||achieved - desired|| < distance_threshold`, else 0.0 (float32)."""
+        d = self.goal_distance(achieved_goal, desired_goal)
+        return (d < self.distance_threshold).astype(jnp.float32)
+
+    def compute_reward(self, achieved_goal: jax.Array, desired_goal: jax.Array) -> jax.Array:
+        """Pure, vectorised reward: sparse is `is_success - 1` (0 or -1), dense is `-distance`."""
+        if self.reward_type == "sparse":
+            return self.is_success(achieved_goal, desired_goal) - 1.0
+        return -self.goal_distance(achieved_goal, desired_goal)
+
+    @property
+    def reward_range(self) -> tuple[float, float]:
+        """`(min, max)` of one step's reward; learners use it to bound Q targets."""
+        if self.reward_type == "sparse":
+            return (-1.0, 0.0)
+        return (-float(self.max_goal_distance), 0.0)
+
+    # ---- Brax Env ----------------------------------------------------------------------------
+
+    def reset(self, rng: jax.Array) -> State:
+        physics, observation, achieved, desired = self._reset_goal_env(rng)
+        zero = jnp.zeros((), jnp.float32)
+        info = {"steps": jnp.zeros((), jnp.int32), "truncation": zero}
+        return self._state(physics, observation, achieved, desired, zero, info)
+
+    def step(self, state: State, action: jax.Array) -> State:
+        physics, observation, achieved = self._step_goal_env(state.pipeline_state, action)
+        desired = state.obs["desired_goal"]
+        steps = state.info["steps"] + 1
+        truncation = (steps >= self.episode_length).astype(jnp.float32)
+        info = {**state.info, "steps": steps, "truncation": truncation}
+        return self._state(physics, observation, achieved, desired, truncation, info)
+
+    def _state(self, physics, observation, achieved, desired, done, info) -> State:
+        obs = {"observation": observation, "achieved_goal": achieved, "desired_goal": desired}
+        metrics = {
+            "success": self.is_success(achieved, desired),
+            "distance": self.goal_distance(achieved, desired),
+        }
+        reward = self.compute_reward(achieved, desired)
+        return State(pipeline_state=physics, obs=obs, reward=reward, done=done,
+                     metrics=metrics, info=info)
+
+    @property
+    def observation_size(self) -> Mapping[str, tuple[int, ...]]:
+        obs = jax.eval_shape(self.reset, jax.random.PRNGKey(0)).obs
+        return {k: tuple(obs[k].shape) for k in OBS_KEYS}
+
+    @property
+    def unwrapped(self) -> "GoalEnv":
+        return self
