@@ -1,3 +1,25 @@
-"""hjax: Hindsight Experience Replay with TD3 in pure JAX."""
+"""hjax: Hindsight Experience Replay with TD3 in pure JAX.
+
+    import hjax
+    result = hjax.train(hjax.Config(env="point_mass"))
+    result.metrics["eval/success_rate"]          # per epoch
+    train = hjax.make_train(config)              # pure train(key), for jax.jit(jax.vmap(train))(keys)
+"""
+
+from hjax.config import HER_STRATEGIES, Config
+from hjax.train import (
+    METRIC_NAMES,
+    NonFiniteError,
+    Result,
+    Trainer,
+    TrainerState,
+    make_train,
+    make_trainer,
+    summary,
+    train,
+)
 
 __version__ = "0.1.0"
+
+__all__ = ["Config", "HER_STRATEGIES", "METRIC_NAMES", "NonFiniteError", "Result", "Trainer",
+           "TrainerState", "make_train", "make_trainer", "summary", "train"]

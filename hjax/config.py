@@ -1,0 +1,214 @@
+"""`Config`: every knob of a hjax run, typed, documented and validated on construction."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import envs
+
+HER_STRATEGIES = ("future", "final", "episode", "random", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A hjax training run. Invalid values raise `ValueError` before anything compiles.
+
+    One *epoch* is one iteration of the fused training step: every training env plays one full
+    episode, the episodes go into the replay buffer, `grad_steps_per_epoch` TD3 updates run on
+    HER-relabeled batches, and `num_eval_envs` deterministic evaluation episodes are played.
+    Defaults follow the HER paper and OpenAI baselines' HER (Andrychowicz et al. 2017, Plappert
+    et al. 2018) and TD3 (Fujimoto et al. 2018) where those apply; the sources are given per field.
+    """
+
+    # ---- task -------------------------------------------------------------------------------
+    env: str = "point_mass"
+    """Registered env name (see `envs.NAMES`)."""
+    env_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """Overrides passed to `envs.make(env, **env_kwargs)`, e.g. `{"distance_threshold": 0.1}`."""
+
+    # ---- scale and length -------------------------------------------------------------------
+    num_envs: int = 32
+    """Parallel training envs; each plays one episode per epoch."""
+    num_epochs: int = 60
+    """Training length in epochs; total env steps = num_epochs * num_envs * episode_length."""
+    grad_steps_per_epoch: int = 200
+    """TD3 critic updates per epoch (a multiple of policy_delay). Update-to-data ratio =
+    grad_steps_per_epoch / (num_envs * episode_length)."""
+    batch_size: int = 256
+    """Transitions per gradient step (baselines HER: 256)."""
+    buffer_episodes: int = 20_000
+    """Replay capacity in whole episodes (baselines HER: 1e6 transitions = 20k episodes of 50)."""
+    num_eval_envs: int = 100
+    """Deterministic evaluation episodes per epoch (baselines HER: n_test_rollouts=10 per worker)."""
+    seed: int = 0
+    """Seed of the run; with `train(config, num_seeds=N)` the seeds are seed, seed+1, ..."""
+
+    # ---- TD3 --------------------------------------------------------------------------------
+    gamma: float | None = None
+    """Discount; None means 1 - 1/episode_length (HER paper: 0.98 for T=50)."""
+    tau: float = 0.05
+    """Polyak rate of the target networks (baselines HER: polyak 0.95, i.e. tau = 0.05)."""
+    actor_lr: float = 1e-3
+    """Actor Adam learning rate (baselines HER: 1e-3)."""
+    critic_lr: float = 1e-3
+    """Critic Adam learning rate (baselines HER: 1e-3)."""
+    policy_delay: int = 2
+    """Critic updates per actor and target update (TD3: 2)."""
+    target_noise: float = 0.2
+    """Std of the target-policy smoothing noise (TD3: 0.2)."""
+    target_noise_clip: float = 0.5
+    """Clip of the target-policy smoothing noise (TD3: 0.5)."""
+    clip_target: bool = True
+    """Clip Q targets to [r_min/(1-gamma), r_max/(1-gamma)], i.e. [-1/(1-gamma), 0] for the
+    sparse reward (HER paper / baselines clip_return)."""
+    action_l2: float = 1.0
+    """Weight of the mean squared action in the actor loss (baselines HER: 1.0)."""
+    hidden_sizes: tuple[int, ...] = (256, 256, 256)
+    """Hidden layer widths of actor and each critic (HER paper: 3 x 256)."""
+
+    # ---- exploration and inputs -------------------------------------------------------------
+    exploration_noise: float = 0.2
+    """Std of Gaussian noise added to training actions (baselines HER: noise_eps 0.2)."""
+    random_action_prob: float = 0.3
+    """Probability of a uniform random training action (baselines HER: random_eps 0.3)."""
+    obs_clip: float = 5.0
+    """Normalised observations and goals are clipped to +-obs_clip (baselines HER: 5)."""
+
+    # ---- HER --------------------------------------------------------------------------------
+    her_strategy: str = "future"
+    """Relabeling strategy: future, final, episode, random, or none (no HER, same code path)."""
+    replay_k: float = 4.0
+    """Relabel ratio k: a sampled goal is replaced with probability 1 - 1/(1+k) (HER: k=4, 80%)."""
+
+    # ---- host loop --------------------------------------------------------------------------
+    chunk_epochs: int | None = None
+    """Epochs per compiled chunk between host reports; must divide num_epochs. None picks the
+    largest divisor of num_epochs that gives at least 10 reports."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "env_kwargs", MappingProxyType(dict(self.env_kwargs)))
+        object.__setattr__(self, "hidden_sizes", _as_int_tuple(self.hidden_sizes))
+        self._validate()
+
+    # ---- derived ----------------------------------------------------------------------------
+
+    def make_env(self) -> envs.GoalEnv:
+        """The env this config trains on (built once, during validation)."""
+        return self.__dict__["_env"]
+
+    @property
+    def episode_length(self) -> int:
+        return self.make_env().episode_length
+
+    @property
+    def discount(self) -> float:
+        """gamma, or 1 - 1/episode_length when gamma is None."""
+        return 1.0 - 1.0 / self.episode_length if self.gamma is None else float(self.gamma)
+
+    @property
+    def relabel_probability(self) -> float:
+        """Probability that a sampled transition gets a HER goal: 1 - 1/(1+k), 0 for 'none'."""
+        return 0.0 if self.her_strategy == "none" else 1.0 - 1.0 / (1.0 + self.replay_k)
+
+    @property
+    def env_steps_per_epoch(self) -> int:
+        return self.num_envs * self.episode_length
+
+    @property
+    def total_env_steps(self) -> int:
+        return self.num_epochs * self.env_steps_per_epoch
+
+    @property
+    def epochs_per_chunk(self) -> int:
+        if self.chunk_epochs is not None:
+            return self.chunk_epochs
+        divisors = [d for d in range(1, self.num_epochs + 1) if self.num_epochs % d == 0]
+        return max(d for d in divisors if self.num_epochs // d >= min(10, self.num_epochs))
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with `changes` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["env_kwargs"] = dict(self.env_kwargs)
+        d["hidden_sizes"] = list(self.hidden_sizes)
+        return d
+
+    # ---- validation -------------------------------------------------------------------------
+
+    def _validate(self) -> None:
+        _check("env", self.env, isinstance(self.env, str) and self.env in envs.NAMES,
+               "one of " + ", ".join(envs.NAMES))
+        try:
+            env = envs.make(self.env, **self.env_kwargs)
+            object.__setattr__(self, "_env", env)
+        except (ValueError, TypeError) as e:  # the env names the bad override; we name the field
+            raise ValueError(f"invalid env_kwargs={dict(self.env_kwargs)!r}: {e}") from None
+        for name in ("num_envs", "num_epochs", "grad_steps_per_epoch", "batch_size",
+                     "buffer_episodes", "num_eval_envs", "policy_delay"):
+            _check_int(name, getattr(self, name), minimum=1)
+        _check_int("seed", self.seed, minimum=0)
+        if self.gamma is not None:
+            _check_real("gamma", self.gamma, 0.0 < _num(self.gamma) < 1.0, "None or a number in (0, 1)")
+        for name in ("tau",):
+            _check_real(name, getattr(self, name), 0.0 <= _num(getattr(self, name)) <= 1.0, "a number in [0, 1]")
+        _check_real("random_action_prob", self.random_action_prob,
+                    0.0 <= _num(self.random_action_prob) <= 1.0, "a number in [0, 1]")
+        for name in ("actor_lr", "critic_lr", "obs_clip"):
+            _check_real(name, getattr(self, name), _num(getattr(self, name)) > 0, "a number > 0")
+        for name in ("target_noise", "target_noise_clip", "action_l2", "exploration_noise"):
+            _check_real(name, getattr(self, name), _num(getattr(self, name)) >= 0, "a number >= 0")
+        _check("clip_target", self.clip_target, isinstance(self.clip_target, bool), "True or False")
+        _check("hidden_sizes", self.hidden_sizes,
+               isinstance(self.hidden_sizes, tuple) and len(self.hidden_sizes) >= 1
+               and all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.hidden_sizes),
+               "a non-empty sequence of integers >= 1")
+        _check("her_strategy", self.her_strategy, self.her_strategy in HER_STRATEGIES,
+               "one of " + ", ".join(HER_STRATEGIES))
+        _check_real("replay_k", self.replay_k, _num(self.replay_k) >= 0, "a number >= 0")
+        if self.grad_steps_per_epoch % self.policy_delay:
+            raise ValueError(
+                f"invalid grad_steps_per_epoch={self.grad_steps_per_epoch!r}; allowed: a multiple of "
+                f"policy_delay={self.policy_delay} (the actor update schedule is static)")
+        if self.buffer_episodes < self.num_envs:
+            raise ValueError(
+                f"invalid buffer_episodes={self.buffer_episodes!r}; allowed: >= num_envs={self.num_envs} "
+                "(one epoch's episodes must fit)")
+        if self.batch_size > self.buffer_episodes * env.episode_length:
+            raise ValueError(
+                f"invalid batch_size={self.batch_size!r}; allowed: <= buffer_episodes * episode_length "
+                f"= {self.buffer_episodes * env.episode_length} transitions the buffer can hold")
+        if self.chunk_epochs is not None:
+            _check_int("chunk_epochs", self.chunk_epochs, minimum=1)
+            if self.num_epochs % self.chunk_epochs:
+                divisors = [d for d in range(1, self.num_epochs + 1) if self.num_epochs % d == 0]
+                raise ValueError(f"invalid chunk_epochs={self.chunk_epochs!r}; allowed: None or a divisor "
+                                 f"of num_epochs={self.num_epochs}: {divisors}")
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def _check(field: str, value: Any, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"invalid {field}={value!r}; allowed: {allowed}")
+
+
+def _check_real(field: str, value: Any, ok: bool, allowed: str) -> None:
+    _check(field, value, math.isfinite(_num(value)) and ok, allowed)
+
+
+def _check_int(field: str, value: Any, minimum: int) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    _check(field, value, ok, f"an integer >= {minimum}")
+
+
+def _as_int_tuple(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return value

@@ -1,0 +1,123 @@
+"""The HER relabeling kernel (Andrychowicz et al. 2017): O(batch) index arithmetic, no T x T masks.
+
+Sampling is split in two pure steps so each can be checked on its own:
+
+1. `sample_indices` draws, for every batch row, an episode, a time step t, whether to relabel
+   (probability `1 - 1/(1+k)`, HER Sec. 4.5 / baselines `future_p`), and the (episode, t') whose
+   achieved goal becomes the new goal, following the strategy (HER Sec. 3.3):
+
+   - future:  t' uniform in {t+1, ..., T}: achieved after action t or later (baselines semantics,
+              `t' = t + 1 + floor(u * (T - t))`);
+   - final:   t' = T, the episode's last achieved goal;
+   - episode: t' uniform in {0, ..., T} of the same episode;
+   - random:  t' uniform in {0, ..., T} of an episode drawn uniformly from the stored ones;
+   - none:    no row is relabeled (the no-HER baseline on the same code path).
+
+2. `relabel` gathers the transitions and goals for those indices and recomputes the reward with
+   the env's own `compute_reward(ag_{t+1}, goal)`, returning the batch and its composition.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from hjax.buffer import BufferState
+
+STRATEGIES = ("future", "final", "episode", "random", "none")
+
+
+@struct.dataclass
+class HerIndices:
+    """Where each batch row comes from."""
+
+    episode: jax.Array  # (B,) int32, stored episode of the transition
+    t: jax.Array  # (B,) int32, time step of the transition, in [0, T)
+    relabel: jax.Array  # (B,) bool, whether the goal is replaced
+    goal_episode: jax.Array  # (B,) int32, episode whose achieved goal is the new goal
+    goal_t: jax.Array  # (B,) int32, time of that achieved goal, in [0, T]
+
+
+@struct.dataclass
+class Transition:
+    """A batch of goal-conditioned transitions (o_t, g, a_t, r_t, o_{t+1})."""
+
+    observation: jax.Array  # (B, obs_dim)
+    next_observation: jax.Array  # (B, obs_dim)
+    goal: jax.Array  # (B, goal_dim), after relabeling
+    action: jax.Array  # (B, action_dim)
+    reward: jax.Array  # (B,) compute_reward(ag_{t+1}, goal)
+
+
+@struct.dataclass
+class Composition:
+    """What the batch is made of: the replay-composition metrics."""
+
+    relabeled_fraction: jax.Array  # () fraction of rows whose goal was replaced
+    positive_reward_fraction: jax.Array  # () fraction with a success reward after relabeling
+    positive_reward_fraction_original: jax.Array  # () the same with the original goals
+
+
+def goal_time(strategy: str, t: jax.Array, u: jax.Array, episode_length: int) -> jax.Array:
+    """t' for each row from a uniform `u` in [0, 1) (see the module docstring)."""
+    T = episode_length
+    if strategy == "future":
+        goal_t = t + 1 + jnp.floor(u * (T - t)).astype(jnp.int32)
+    elif strategy == "final":
+        goal_t = jnp.full_like(t, T)
+    elif strategy in ("episode", "random"):
+        goal_t = jnp.floor(u * (T + 1)).astype(jnp.int32)
+    elif strategy == "none":
+        goal_t = t + 1
+    else:
+        raise ValueError(f"invalid her_strategy={strategy!r}; allowed: one of {', '.join(STRATEGIES)}")
+    return jnp.minimum(goal_t, T)  # guards u rounding up to 1.0 in float32
+
+
+def sample_indices(key: jax.Array, num_stored: jax.Array, episode_length: int, batch_size: int,
+                   strategy: str, replay_k: float) -> HerIndices:
+    """Draw `batch_size` transitions uniformly from `num_stored` episodes, and their HER goals."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"invalid her_strategy={strategy!r}; allowed: one of {', '.join(STRATEGIES)}")
+    key_ep, key_t, key_relabel, key_u, key_goal_ep = jax.random.split(key, 5)
+    shape = (batch_size,)
+    episode = jax.random.randint(key_ep, shape, 0, num_stored, dtype=jnp.int32)
+    t = jax.random.randint(key_t, shape, 0, episode_length, dtype=jnp.int32)
+    p = 0.0 if strategy == "none" else 1.0 - 1.0 / (1.0 + replay_k)
+    relabel = jax.random.uniform(key_relabel, shape) < p
+    goal_t = goal_time(strategy, t, jax.random.uniform(key_u, shape), episode_length)
+    if strategy == "random":
+        goal_episode = jax.random.randint(key_goal_ep, shape, 0, num_stored, dtype=jnp.int32)
+    else:
+        goal_episode = episode
+    return HerIndices(episode=episode, t=t, relabel=relabel, goal_episode=goal_episode, goal_t=goal_t)
+
+
+def relabel(buffer: BufferState, idx: HerIndices,
+            compute_reward: Callable[[jax.Array, jax.Array], jax.Array],
+            is_success: Callable[[jax.Array, jax.Array], jax.Array]) -> tuple[Transition, Composition]:
+    """Gather the batch for `idx`, swap in HER goals and recompute rewards (a pure gather)."""
+    d = buffer.data
+    ep, t = idx.episode, idx.t
+    achieved_next = d.achieved_goal[ep, t + 1]  # ag_{t+1}: what action t achieved
+    original_goal = d.desired_goal[ep, t]
+    her_goal = d.achieved_goal[idx.goal_episode, idx.goal_t]
+    goal = jnp.where(idx.relabel[:, None], her_goal, original_goal)
+    batch = Transition(observation=d.observation[ep, t], next_observation=d.observation[ep, t + 1],
+                       goal=goal, action=d.action[ep, t], reward=compute_reward(achieved_next, goal))
+    composition = Composition(
+        relabeled_fraction=idx.relabel.mean(dtype=jnp.float32),
+        positive_reward_fraction=is_success(achieved_next, goal).mean(),
+        positive_reward_fraction_original=is_success(achieved_next, original_goal).mean(),
+    )
+    return batch, composition
+
+
+def sample(key: jax.Array, buffer: BufferState, batch_size: int, strategy: str, replay_k: float,
+           compute_reward, is_success) -> tuple[Transition, Composition]:
+    """`sample_indices` then `relabel`: one HER batch from the buffer's stored episodes."""
+    idx = sample_indices(key, buffer.size, buffer.data.episode_length, batch_size, strategy, replay_k)
+    return relabel(buffer, idx, compute_reward, is_success)
