@@ -111,7 +111,7 @@ def make_td3(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_
         updates, opt_state = critic_opt.update(grads, state.critic_opt_state, state.critic_params)
         state = state.replace(critic_params=optax.apply_updates(state.critic_params, updates),
                               critic_opt_state=opt_state)
-        metrics = {"loss/critic": loss, "grad_norm/critic": optax.global_norm(grads),
+        metrics = {"loss/critic": loss, "grad_norm/critic": optax.tree.norm(grads),
                    "q/mean": q1.mean(), "q/min": q1.min(), "q/max": q1.max()}
         return state, metrics
 
@@ -126,7 +126,7 @@ def make_td3(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_
             target_actor_params=polyak(state.target_actor_params, actor_params, tau),
             target_critic_params=polyak(state.target_critic_params, state.critic_params, tau))
         abs_action = jnp.abs(action)
-        metrics = {"loss/actor": loss, "grad_norm/actor": optax.global_norm(grads),
+        metrics = {"loss/actor": loss, "grad_norm/actor": optax.tree.norm(grads),
                    "action/abs_mean": abs_action.mean(),
                    "action/saturation": (abs_action > 0.99).mean(dtype=jnp.float32)}
         return state, metrics

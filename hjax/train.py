@@ -321,17 +321,11 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
         raise TypeError(f"train(config): expected hjax.Config, got {type(config).__name__}")
     if num_seeds is not None and (not isinstance(num_seeds, int) or isinstance(num_seeds, bool) or num_seeds < 1):
         raise ValueError(f"invalid num_seeds={num_seeds!r}; allowed: None or an integer >= 1")
-    trainer = make_trainer(config)
     chunk = config.epochs_per_chunk
-    init_fn = trainer.init
-    chunk_fn = lambda s: trainer.run_epochs(s, chunk)  # noqa: E731
-    if num_seeds is not None:
-        init_fn, chunk_fn = jax.vmap(init_fn), jax.vmap(chunk_fn)
     keys = seed_keys(config, num_seeds)
-
     t0 = time.perf_counter()
-    state = jax.jit(init_fn)(keys)
-    compiled = jax.jit(chunk_fn, donate_argnums=0).lower(state).compile()
+    init_fn, compiled = _compiled(config, num_seeds, keys)
+    state = init_fn(keys)
     jax.block_until_ready(state)
     compile_seconds = time.perf_counter() - t0
 
@@ -358,6 +352,41 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
     bounds = (r_min / (1 - gamma), r_max / (1 - gamma)) if config.clip_target else (-math.inf, math.inf)
     return Result(config=config, state=state, metrics=_concat(history, axis), num_seeds=num_seeds,
                   compile_seconds=compile_seconds, run_seconds=run_seconds, q_bounds=bounds)
+
+
+_COMPILED: dict[tuple, tuple[Callable, Any]] = {}
+_COMPILED_MAX = 8
+
+
+def _program_key(config: Config, num_seeds: int | None) -> tuple:
+    """What determines the compiled program: everything but the seed and the run length."""
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    fields["env_kwargs"] = tuple(sorted(config.env_kwargs.items()))
+    for name in ("seed", "num_epochs", "chunk_epochs"):
+        fields.pop(name)
+    return tuple(sorted(fields.items())) + (("chunk", config.epochs_per_chunk), ("num_seeds", num_seeds))
+
+
+def _compiled(config: Config, num_seeds: int | None, keys: jax.Array) -> tuple[Callable, Any]:
+    """Jitted init and the compiled chunk for this program, compiled once per process (host side).
+
+    Seeds and the number of chunks are inputs, not part of the program, so re-running a config
+    with another seed or length (a notebook loop over seeds) reuses the compiled executable."""
+    key = _program_key(config, num_seeds)
+    if key not in _COMPILED:
+        trainer = make_trainer(config)
+        chunk = config.epochs_per_chunk
+        init_fn = trainer.init
+        chunk_fn = lambda s: trainer.run_epochs(s, chunk)  # noqa: E731
+        if num_seeds is not None:
+            init_fn, chunk_fn = jax.vmap(init_fn), jax.vmap(chunk_fn)
+        init_fn = jax.jit(init_fn)
+        state_shape = jax.eval_shape(init_fn, keys)
+        compiled = jax.jit(chunk_fn, donate_argnums=0).lower(state_shape).compile()
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[key] = (init_fn, compiled)
+    return _COMPILED[key]
 
 
 def _concat(history: list[dict[str, np.ndarray]], axis: int) -> dict[str, np.ndarray]:
