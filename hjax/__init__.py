@@ -7,6 +7,7 @@
 """
 
 from hjax.config import HER_STRATEGIES, Config
+from hjax.plot import plot
 from hjax.train import (
     METRIC_NAMES,
     NonFiniteError,
@@ -22,4 +23,4 @@ from hjax.train import (
 __version__ = "0.1.0"
 
 __all__ = ["Config", "HER_STRATEGIES", "METRIC_NAMES", "NonFiniteError", "Result", "Trainer",
-           "TrainerState", "make_train", "make_trainer", "summary", "train"]
+           "TrainerState", "make_train", "make_trainer", "plot", "summary", "train"]

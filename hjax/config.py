@@ -32,7 +32,7 @@ class Config:
     # ---- scale and length -------------------------------------------------------------------
     num_envs: int = 32
     """Parallel training envs; each plays one episode per epoch."""
-    num_epochs: int = 60
+    num_epochs: int = 30
     """Training length in epochs; total env steps = num_epochs * num_envs * episode_length."""
     grad_steps_per_epoch: int = 200
     """TD3 critic updates per epoch (a multiple of policy_delay). Update-to-data ratio =

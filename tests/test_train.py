@@ -208,3 +208,22 @@ def test_point_mass_learns_with_her_not_without():
     assert her[:2].max() < 0.2, her
     assert her[-3:].mean() > 0.8, her
     assert none[-3:].mean() < 0.3, none
+
+
+def test_plot_writes_png_for_single_and_multi_seed(tmp_path):
+    from hjax.plot import plot
+    single = hjax.train(tiny(num_epochs=2))
+    multi = hjax.train(tiny(num_epochs=2), num_seeds=2)
+    for name, result in (("single", single), ("multi", multi)):
+        fig = plot(result, tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+        assert len(fig.axes) == 4
+
+
+def test_demo_main_job_runs_with_a_tiny_budget(tmp_path, capsys):
+    from hjax import demo
+    result = demo.main(["--epochs", "1", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "eval success" in out and "total wall time" in out
+    assert (tmp_path / "curves.png").exists()
+    assert result.metrics["eval/success_rate"].shape == (1,)

@@ -1,0 +1,67 @@
+"""Learning-curve plots of a `Result` (host side, matplotlib; no pyplot state is touched)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+
+PANELS = (
+    ("success rate", ("eval/success_rate", "train/success_rate", "eval/success_any"), (0.0, 1.02)),
+    ("distance to goal", ("eval/final_distance", "eval/mean_distance", "train/final_distance"), None),
+    ("replay composition", ("replay/relabeled_fraction", "replay/positive_reward_fraction",
+                            "replay/positive_reward_fraction_original"), (0.0, 1.02)),
+    ("Q values", ("q/mean", "q/min", "q/max"), None),
+)
+
+
+def _band(values: np.ndarray):
+    """Median and interquartile band over seeds (a single run has no band)."""
+    if values.ndim == 1:
+        return values, None, None
+    q25, med, q75 = np.percentile(values, [25, 50, 75], axis=0)
+    return med, q25, q75
+
+
+def plot(result, path: str | Path | None = None, title: str | None = None) -> Figure:
+    """Success, distance, replay composition and Q statistics against env steps.
+
+    `result` is a `hjax.Result` (or its `.metrics` mapping). With a seed axis, lines are medians
+    and bands the interquartile range over seeds. Saves a PNG when `path` is given; returns the
+    figure, which a notebook shows inline.
+    """
+    metrics: Mapping[str, np.ndarray] = getattr(result, "metrics", result)
+    q_bounds = getattr(result, "q_bounds", None)
+    steps = np.asarray(metrics["env_steps"], np.float64)
+    x = steps if steps.ndim == 1 else steps[0]
+    fig = Figure(figsize=(13, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(PANELS))
+    for ax, (name, keys, ylim) in zip(axes, PANELS):
+        for key in keys:
+            if key not in metrics:
+                continue
+            med, lo, hi = _band(np.asarray(metrics[key], np.float64))
+            (line,) = ax.plot(x, med, label=key)
+            if lo is not None:
+                ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2)
+        if name == "Q values" and q_bounds is not None and np.isfinite(q_bounds[0]):
+            ax.axhline(q_bounds[0], color="grey", ls="--", lw=0.8, label="target bound")
+            ax.axhline(q_bounds[1], color="grey", ls="--", lw=0.8)
+        ax.set_title(name)
+        ax.set_xlabel("env steps")
+        if ylim:
+            ax.set_ylim(*ylim)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if title is None and hasattr(result, "config"):
+        cfg = result.config
+        seeds = f", {result.num_seeds} seeds (median, IQR)" if result.num_seeds else ""
+        title = f"{cfg.env}, her_strategy={cfg.her_strategy}{seeds}"
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+    return fig
