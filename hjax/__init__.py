@@ -8,11 +8,13 @@
 
 from hjax.config import HER_STRATEGIES, Config
 from hjax.plot import plot
+from hjax.runs import CheckpointError, load_policy, load_run
 from hjax.train import (
     METRIC_NAMES,
     NonFiniteError,
     Result,
     Trainer,
+    TrainingInterrupted,
     TrainerState,
     make_train,
     make_trainer,
@@ -22,5 +24,5 @@ from hjax.train import (
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "HER_STRATEGIES", "METRIC_NAMES", "NonFiniteError", "Result", "Trainer",
+__all__ = ["CheckpointError", "load_policy", "load_run", "Config", "HER_STRATEGIES", "METRIC_NAMES", "NonFiniteError", "Result", "Trainer", "TrainingInterrupted",
            "TrainerState", "make_train", "make_trainer", "plot", "summary", "train"]

@@ -133,7 +133,8 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        """Plain JSON-able values of every field."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["env_kwargs"] = dict(self.env_kwargs)
         d["hidden_sizes"] = list(self.hidden_sizes)
         return d

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> hjax.Result:
               f"{m['replay/relabeled_fraction']:>9.2f} {m['q/mean']:>8.2f} "
               f"{time.perf_counter() - t_start:>5.0f}s", flush=True)
 
-    result = hjax.train(config, progress=progress)
+    result = hjax.train(config, progress=progress, progress_bar=False)
     wall = time.perf_counter() - t_start
     m = result.metrics
     first = np.flatnonzero(m["train/success_count"] > 0)

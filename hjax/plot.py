@@ -65,3 +65,35 @@ def plot(result, path: str | Path | None = None, title: str | None = None) -> Fi
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)
     return fig
+
+
+COMPARE_PANELS = (
+    ("eval success rate", "eval/success_rate", (0.0, 1.02)),
+    ("eval final distance", "eval/final_distance", None),
+    ("replay: success-reward fraction", "replay/positive_reward_fraction", (0.0, 1.02)),
+    ("Q mean", "q/mean", None),
+)
+
+
+def plot_runs(runs: Mapping[str, Mapping[str, np.ndarray]], path: str | Path | None = None) -> Figure:
+    """Several runs' curves side by side, one colour per run (median and IQR over seeds)."""
+    fig = Figure(figsize=(13, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(COMPARE_PANELS))
+    for ax, (title, key, ylim) in zip(axes, COMPARE_PANELS):
+        for label, metrics in runs.items():
+            steps = np.asarray(metrics["env_steps"], np.float64)
+            x = steps if steps.ndim == 1 else steps[0]
+            med, lo, hi = _band(np.asarray(metrics[key], np.float64))
+            (line,) = ax.plot(x, med, label=label)
+            if lo is not None:
+                ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2)
+        ax.set_title(title)
+        ax.set_xlabel("env steps")
+        if ylim:
+            ax.set_ylim(*ylim)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+    return fig

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import signal
+import threading
 import time
+from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
@@ -73,6 +76,46 @@ class Trainer(NamedTuple):
     rollout: Callable[..., tuple[Episodes, dict]]
     update: Callable[[TrainerState, jax.Array], tuple[TD3State, dict]]
     policy: Callable[[TrainerState, Mapping[str, jax.Array]], jax.Array]
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGINT (Ctrl-C) or SIGTERM at a chunk boundary, after checkpointing."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
+class _StopRequests:
+    """While training, SIGINT/SIGTERM ask to stop at the end of the current chunk (so no
+    checkpoint or CSV write is ever cut in half); a second SIGINT aborts at once. Host side;
+    only installed in the main thread, where Python delivers signals."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopRequests":
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            self._restore()
+            raise KeyboardInterrupt
+        self.signum = signum
+        print(f"\n{signal.Signals(signum).name}: stopping at the end of the current chunk "
+              "(Ctrl-C again to abort at once)", flush=True)
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
 
 
 class NonFiniteError(FloatingPointError):
@@ -260,6 +303,8 @@ class Result:
     run_seconds: float
     q_bounds: tuple[float, float]
     """The interval Q targets are clipped to; Q values far outside it signal trouble."""
+    run_dir: Path | None = None
+    """Where config, metrics and checkpoints were written, if anywhere."""
 
     @property
     def params(self) -> dict:
@@ -309,19 +354,57 @@ def check_finite(metrics: dict[str, np.ndarray], first_epoch: int, seeded: bool)
 ProgressFn = Callable[[int, dict[str, float]], None]
 
 
-def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | None = None) -> Result:
+def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | None = None, *,
+          run_dir: str | Path | None = None, resume: str | Path | None = None,
+          checkpoint_every: int | None = None, save_buffer: bool = False, tensorboard: bool = False,
+          progress_bar: bool = True) -> Result:
     """Train `config` and return a `Result`. Not jittable: this is the host loop.
 
-    With `num_seeds=N`, N seeds (config.seed + i) train at once under `vmap` and every result
-    has a leading seed axis. `progress(epoch, metrics)` is called after each compiled chunk with
-    the last epoch's metrics (averaged over seeds). Raises `NonFiniteError` naming the epoch and
-    metric if anything goes NaN/inf (checked at the end of every chunk).
+    Args:
+      config: the run.
+      num_seeds: train seeds `config.seed + i`, i < num_seeds, at once under `vmap`; every result
+        then has a leading seed axis. None trains `config.seed` alone.
+      progress: `progress(epoch, metrics)`, called after each compiled chunk with the last epoch's
+        metrics (averaged over seeds).
+      run_dir: write config.json, metrics.csv, checkpoints and curves.png there.
+      resume: a run directory to continue from its newest checkpoint (and keep writing to). The
+        config must match the saved one except num_epochs/chunk_epochs (a run can be lengthened).
+        With the buffer checkpointed, the resumed run ends exactly as an uninterrupted one.
+      checkpoint_every: epochs between checkpoints (rounded up to whole chunks); default: every
+        chunk. A final checkpoint is always written.
+      save_buffer: include the replay buffer in checkpoints (needed for exact resumption).
+      tensorboard: also write TensorBoard event files under run_dir/tensorboard.
+      progress_bar: show a tqdm bar (notebook-aware) with env steps, steps/s and eval success.
+
+    Raises `NonFiniteError` naming the epoch and metric if anything goes NaN/inf (checked at the
+    end of every chunk; the last checkpoint is left intact). Ctrl-C stops after writing nothing
+    half-done; the newest checkpoint stays resumable.
     """
+    from hjax import runs
+
     if not isinstance(config, Config):
         raise TypeError(f"train(config): expected hjax.Config, got {type(config).__name__}")
     if num_seeds is not None and (not isinstance(num_seeds, int) or isinstance(num_seeds, bool) or num_seeds < 1):
         raise ValueError(f"invalid num_seeds={num_seeds!r}; allowed: None or an integer >= 1")
+    if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
+        raise ValueError(f"invalid checkpoint_every={checkpoint_every!r}; allowed: None or an integer >= 1")
+    if resume is not None:
+        if run_dir is not None and Path(run_dir) != Path(resume):
+            raise ValueError(f"resume={resume!r} and run_dir={run_dir!r} differ; a resumed run continues in its own directory")
+        run_dir = resume
+        saved, saved_seeds = runs.load_config(resume)
+        diffs = runs.config_differences(saved, config)
+        if diffs:
+            raise runs.CheckpointError(f"cannot resume {resume}: the config differs from the saved one in "
+                                       + "; ".join(diffs))
+        if saved_seeds != num_seeds:
+            raise runs.CheckpointError(f"cannot resume {resume}: it was trained with num_seeds={saved_seeds}, "
+                                       f"not {num_seeds}")
+    if (save_buffer or tensorboard or checkpoint_every) and run_dir is None:
+        raise ValueError("save_buffer, tensorboard and checkpoint_every need run_dir (or resume)")
     chunk = config.epochs_per_chunk
+    checkpoint_every = max(checkpoint_every or chunk, chunk)
+
     keys = seed_keys(config, num_seeds)
     t0 = time.perf_counter()
     init_fn, compiled = _compiled(config, num_seeds, keys)
@@ -331,27 +414,117 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
 
     history: list[dict[str, np.ndarray]] = []
     axis = 0 if num_seeds is None else 1
+    start = 0
+    checkpointer = metrics_writer = tb_writer = None
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        checkpointer = runs.Checkpointer(run_dir)
+        if resume is not None and checkpointer.latest_epoch() is not None:
+            start = checkpointer.latest_epoch()
+            state, restored, _ = checkpointer.restore(start, state)
+            if start % chunk or start > config.num_epochs:
+                raise runs.CheckpointError(
+                    f"cannot resume {resume} at epoch {start} with chunk_epochs={chunk} and num_epochs="
+                    f"{config.num_epochs}: set chunk_epochs to a divisor of both")
+            history.append(restored)
+        runs.save_config(run_dir, config, num_seeds)
+        metrics_writer = runs.MetricsWriter(run_dir, history[0] if history else None)
+        tb_writer = runs.TensorBoardWriter(run_dir) if tensorboard else None
+
+    bar = _ProgressBar(config, num_seeds, start, compile_seconds) if progress_bar else None
     run_seconds = 0.0
-    for first in range(0, config.num_epochs, chunk):
-        t0 = time.perf_counter()
-        state, metrics = compiled(state)
-        metrics = metrics_to_host(metrics)  # the only host sync of the chunk
-        run_seconds += time.perf_counter() - t0
-        history.append(metrics)
-        message = check_finite(metrics, first, seeded=num_seeds is not None)
-        if message is None and not np.isfinite(np.asarray(
-                [np.max(np.abs(x)) for x in jax.tree.leaves(jax.device_get(state.td3))])).all():
-            message = f"non-finite parameters after epoch {first + chunk - 1}; training stopped."
-        if message is not None:
-            raise NonFiniteError(message, _concat(history, axis))
-        if progress is not None:
+    epoch_done = start
+    stop = _StopRequests()
+    try:
+        stop.__enter__()
+        for first in range(start, config.num_epochs, chunk):
+            t0 = time.perf_counter()
+            state, metrics = compiled(state)
+            metrics = metrics_to_host(metrics)  # the only host sync of the chunk
+            run_seconds += time.perf_counter() - t0
+            history.append(metrics)
+            message = check_finite(metrics, first, seeded=num_seeds is not None)
+            if message is None and not np.isfinite(np.asarray(
+                    [np.max(np.abs(x)) for x in jax.tree.leaves(jax.device_get(state.td3))])).all():
+                message = f"non-finite parameters after epoch {first + chunk - 1}; training stopped."
+            if message is not None:
+                if checkpointer is not None:
+                    message += f" The last good checkpoint (epoch {checkpointer.latest_epoch()}) is intact."
+                raise NonFiniteError(message, _concat(history, axis))
+            epoch_done = first + chunk
+            if metrics_writer is not None:
+                metrics_writer.append(metrics, first)
+            if tb_writer is not None:
+                tb_writer.append(metrics, first)
+            stopping = stop.signum is not None and epoch_done < config.num_epochs
+            if checkpointer is not None and (epoch_done % checkpoint_every == 0 or stopping
+                                             or epoch_done == config.num_epochs):
+                checkpointer.save(epoch_done, state, _concat(history, axis), save_buffer)
             last = {k: float(np.mean(v[..., -1])) for k, v in metrics.items()}
-            progress(first + chunk, last)
-    r_min, r_max = config.make_env().reward_range
+            if bar is not None:
+                bar.update(epoch_done, last, run_seconds)
+            if progress is not None:
+                progress(epoch_done, last)
+            if stopping:
+                message = f"stopped after epoch {epoch_done} of {config.num_epochs}"
+                if checkpointer is not None:
+                    checkpointer.wait()
+                    message += (f"; checkpoint written. Resume with hjax.train(config, resume={str(run_dir)!r}) "
+                                f"or `hjax train --resume {run_dir}`")
+                raise TrainingInterrupted(message, stop.signum)
+    except KeyboardInterrupt as e:
+        if checkpointer is not None and not isinstance(e, TrainingInterrupted):
+            checkpointer.wait()
+            print(f"\naborted after epoch {epoch_done}; newest complete checkpoint: epoch "
+                  f"{checkpointer.latest_epoch()}. Resume with `hjax train --resume {run_dir}`.", flush=True)
+        raise
+    finally:
+        stop.__exit__()
+        if bar is not None:
+            bar.close()
+        if checkpointer is not None:
+            checkpointer.close()
+        if tb_writer is not None:
+            tb_writer.close()
+
     gamma = config.discount
+    r_min, r_max = config.make_env().reward_range
     bounds = (r_min / (1 - gamma), r_max / (1 - gamma)) if config.clip_target else (-math.inf, math.inf)
-    return Result(config=config, state=state, metrics=_concat(history, axis), num_seeds=num_seeds,
-                  compile_seconds=compile_seconds, run_seconds=run_seconds, q_bounds=bounds)
+    result = Result(config=config, state=state, metrics=_concat(history, axis), num_seeds=num_seeds,
+                    compile_seconds=compile_seconds, run_seconds=run_seconds, q_bounds=bounds,
+                    run_dir=run_dir)
+    if run_dir is not None:
+        from hjax.plot import plot
+
+        plot(result, run_dir / "curves.png")
+    return result
+
+
+class _ProgressBar:
+    """tqdm bar over env steps (notebook-aware), updated between chunks. Host side."""
+
+    def __init__(self, config: Config, num_seeds: int | None, start_epoch: int, compile_seconds: float):
+        from tqdm.auto import tqdm
+
+        self.per_epoch = config.env_steps_per_epoch * (num_seeds or 1)
+        self.bar = tqdm(total=config.num_epochs * self.per_epoch, initial=start_epoch * self.per_epoch,
+                        unit=" env steps", unit_scale=True, dynamic_ncols=True, desc=config.env,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} env steps "
+                                   "[{elapsed}<{remaining}{postfix}]")
+        self.bar.write(f"compiled in {compile_seconds:.1f}s")
+        self.done = start_epoch * self.per_epoch
+        self.start = self.done
+
+    def update(self, epoch: int, last: dict[str, float], run_seconds: float) -> None:
+        now = epoch * self.per_epoch
+        self.bar.update(now - self.done)
+        self.done = now
+        self.bar.set_postfix({"epoch": epoch, "eval success": f"{last['eval/success_rate']:.2f}",
+                              "steps/s": f"{(now - self.start) / max(run_seconds, 1e-9):,.0f}"}, refresh=True)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 _COMPILED: dict[tuple, tuple[Callable, Any]] = {}

@@ -1,0 +1,243 @@
+"""The `hjax` command line: train, eval and plot. Host side only.
+
+    hjax train --env point_mass --num-seeds 4 --her-strategy future --run-dir runs/pm
+    hjax train --resume runs/pm
+    hjax eval runs/pm --episodes 200 [--render episode.html]
+    hjax plot runs/pm runs/pm-none --out compare.png
+
+Every `hjax.Config` field is a `train` option (`hjax train --help` shows its docstring and
+default). Bad arguments print a one-line error and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import datetime as _dt
+import inspect
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Sequence
+
+import envs
+from hjax.config import HER_STRATEGIES, Config
+
+
+def field_docs() -> dict[str, str]:
+    """Each Config field's docstring, read from the source (the string under the field)."""
+    source = inspect.getsource(Config)
+    body = ast.parse(source).body[0].body
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = " ".join(str(nxt.value.value).split())
+    return docs
+
+
+def _optional(parse):
+    def convert(text: str):
+        return None if text.lower() == "none" else parse(text)
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One `--field-name` option per Config field, with its docstring and default as help."""
+    docs = field_docs()
+    hints = typing.get_type_hints(Config)
+    group = parser.add_argument_group("config (every hjax.Config field)")
+    for f in dataclasses.fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f"{docs.get(f.name, '')} (default: {default!r})".replace("%", "%%")
+        hint = hints[f.name]
+        kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
+        if f.name == "env":
+            kw.update(choices=envs.NAMES)
+        elif f.name == "her_strategy":
+            kw.update(choices=HER_STRATEGIES)
+        elif f.name == "env_kwargs":
+            kw.update(type=_key_value, nargs="+", metavar="KEY=VALUE")
+        elif f.name == "hidden_sizes":
+            kw.update(type=int, nargs="+", metavar="WIDTH")
+        elif hint is bool:
+            kw.update(action=argparse.BooleanOptionalAction)
+        elif hint in (int, float):
+            kw.update(type=hint)
+        elif hint in (float | None, int | None, typing.Optional[float], typing.Optional[int]):
+            base = float if float in typing.get_args(hint) else int
+            kw.update(type=_optional(base), metavar=f"{base.__name__.upper()}|none")
+        group.add_argument(flag, **kw)
+
+
+def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
+    names = {f.name for f in dataclasses.fields(Config)}
+    changes = {k: v for k, v in vars(args).items() if k in names}
+    if "env_kwargs" in changes:
+        changes["env_kwargs"] = dict(changes["env_kwargs"])
+    if "hidden_sizes" in changes:
+        changes["hidden_sizes"] = tuple(changes["hidden_sizes"])
+    return (base or Config()).replace(**changes) if base else Config(**changes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hjax", description="HER + TD3 in pure JAX.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_train = sub.add_parser("train", help="train a config (every Config field is an option)")
+    p_train.add_argument("--num-seeds", type=int, default=None, help="train N seeds at once under vmap")
+    p_train.add_argument("--run-dir", type=Path, default=None,
+                         help="where config, metrics.csv, checkpoints and curves go (default: runs/ENV-HER-TIME)")
+    p_train.add_argument("--resume", type=Path, default=None,
+                         help="continue the run in this directory from its newest checkpoint; options given "
+                              "here override its saved config (only --num-epochs/--chunk-epochs may change)")
+    p_train.add_argument("--checkpoint-every", type=int, default=None, help="epochs between checkpoints")
+    p_train.add_argument("--save-buffer", action="store_true", help="checkpoint the replay buffer (exact resume)")
+    p_train.add_argument("--tensorboard", action="store_true", help="write TensorBoard event files")
+    p_train.add_argument("--no-progress", action="store_true", help="no progress bar (for scripts and logs)")
+    add_config_arguments(p_train)
+
+    p_eval = sub.add_parser("eval", help="evaluate a saved policy deterministically")
+    p_eval.add_argument("run_dir", type=Path)
+    p_eval.add_argument("--episodes", type=int, default=100)
+    p_eval.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")
+    p_eval.add_argument("--seed-index", type=int, default=0, help="which seed of a multi-seed run")
+    p_eval.add_argument("--epoch", type=int, default=None, help="checkpoint epoch (default: newest)")
+    p_eval.add_argument("--render", type=Path, default=None,
+                        help="write one evaluation episode a person can watch (HTML for physics envs, PNG otherwise)")
+
+    p_plot = sub.add_parser("plot", help="plot the curves of one or more runs side by side")
+    p_plot.add_argument("run_dirs", type=Path, nargs="+")
+    p_plot.add_argument("--out", type=Path, default=None, help="PNG path (default: RUN_DIR/compare.png of the first)")
+    return parser
+
+
+def _fail(message: str, status: int = 2) -> int:
+    print(f"hjax: error: {message}", file=sys.stderr)
+    return status
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import hjax
+    from hjax import runs
+
+    try:
+        if args.resume is not None:
+            saved, saved_seeds = runs.load_config(args.resume)
+            config = config_from_args(args, base=saved)
+            num_seeds = saved_seeds if args.num_seeds is None else args.num_seeds
+        else:
+            config = config_from_args(args)
+            num_seeds = args.num_seeds
+    except (ValueError, TypeError) as e:
+        return _fail(str(e))
+    run_dir = args.resume or args.run_dir
+    if run_dir is None:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path("runs") / f"{config.env}-{config.her_strategy}-{stamp}"
+    try:
+        result = hjax.train(config, num_seeds=num_seeds, run_dir=run_dir, resume=args.resume,
+                            checkpoint_every=args.checkpoint_every, save_buffer=args.save_buffer,
+                            tensorboard=args.tensorboard, progress_bar=not args.no_progress)
+    except hjax.TrainingInterrupted as e:
+        print(f"hjax: {e}", file=sys.stderr)
+        return 128 + e.signum
+    except KeyboardInterrupt:
+        return 130
+    except hjax.NonFiniteError as e:
+        return _fail(str(e), status=1)
+    except ValueError as e:
+        return _fail(str(e))
+    print(hjax.summary(result))
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import jax
+
+    from hjax import runs
+    from hjax.train import make_trainer
+
+    if args.episodes < 1:
+        return _fail(f"invalid --episodes={args.episodes}; allowed: an integer >= 1")
+    try:
+        run = runs.load_run(args.run_dir, args.epoch)
+    except (runs.CheckpointError, ValueError) as e:
+        return _fail(str(e))
+    state = run.state
+    if run.num_seeds is not None:
+        if not 0 <= args.seed_index < run.num_seeds:
+            return _fail(f"invalid --seed-index={args.seed_index}; allowed: 0 <= seed index < {run.num_seeds}")
+        state = jax.tree.map(lambda x: x[args.seed_index], state)
+    trainer = make_trainer(run.config)
+    state = jax.device_put(state)
+    _, m = jax.jit(lambda s, k: trainer.rollout(s, k, args.episodes, False))(state, jax.random.PRNGKey(args.seed))
+    m = jax.device_get(m)
+    print(f"{args.run_dir} (epoch {run.epoch}), {args.episodes} deterministic episodes: "
+          f"success rate {m['success'][-1].mean():.3f}, reached at any step {m['success'].max(axis=0).mean():.3f}, "
+          f"final distance {m['distance'][-1].mean():.4f}, mean distance {m['distance'].mean():.4f}")
+    if args.render is not None:
+        path = render_episode(run.config, trainer, state, jax.random.PRNGKey(args.seed), args.render)
+        print(f"episode written: {path}")
+    return 0
+
+
+def render_episode(config: Config, trainer, state, key, path: Path) -> Path:
+    """Roll out one deterministic episode and write it with `envs.render`."""
+    import jax
+
+    env = config.make_env()
+
+    def episode(key):
+        def step(env_state, _):
+            action = trainer.policy(state, env_state.obs)
+            nxt = env.step(env_state, action)
+            return nxt, nxt
+
+        first = env.reset(key)
+        _, states = jax.lax.scan(step, first, None, env.episode_length)
+        return jax.tree.map(lambda a, b: jax.numpy.concatenate([a[None], b]), first, states)
+
+    states = jax.jit(episode)(key)
+    return Path(envs.render(env, states, path))
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from hjax import runs
+    from hjax.plot import plot_runs
+
+    curves = {}
+    for run_dir in args.run_dirs:
+        try:
+            curves[str(run_dir)] = runs.read_metrics(run_dir)
+        except (runs.CheckpointError, OSError) as e:
+            return _fail(f"cannot read {run_dir}: {e}")
+    out = args.out or Path(args.run_dirs[0]) / "compare.png"
+    plot_runs(curves, out)
+    print(f"plot written: {out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
