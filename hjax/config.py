@@ -89,6 +89,9 @@ class Config:
     largest divisor of num_epochs that gives at least 10 reports."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.env_kwargs, Mapping) or not all(isinstance(k, str) for k in self.env_kwargs):
+            raise ValueError(f"invalid env_kwargs={self.env_kwargs!r}; allowed: a mapping of override names "
+                             "to values, e.g. {'distance_threshold': 0.1}")
         object.__setattr__(self, "env_kwargs", MappingProxyType(dict(self.env_kwargs)))
         object.__setattr__(self, "hidden_sizes", _as_int_tuple(self.hidden_sizes))
         self._validate()

@@ -357,7 +357,7 @@ ProgressFn = Callable[[int, dict[str, float]], None]
 def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | None = None, *,
           run_dir: str | Path | None = None, resume: str | Path | None = None,
           checkpoint_every: int | None = None, save_buffer: bool = False, tensorboard: bool = False,
-          progress_bar: bool = True) -> Result:
+          progress_bar: bool = True, verbose: bool = True) -> Result:
     """Train `config` and return a `Result`. Not jittable: this is the host loop.
 
     Args:
@@ -375,6 +375,7 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
       save_buffer: include the replay buffer in checkpoints (needed for exact resumption).
       tensorboard: also write TensorBoard event files under run_dir/tensorboard.
       progress_bar: show a tqdm bar (notebook-aware) with env steps, steps/s and eval success.
+      verbose: print the memory estimate at the start.
 
     Raises `NonFiniteError` naming the epoch and metric if anything goes NaN/inf (checked at the
     end of every chunk; the last checkpoint is left intact). Ctrl-C stops after writing nothing
@@ -404,6 +405,11 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
         raise ValueError("save_buffer, tensorboard and checkpoint_every need run_dir (or resume)")
     chunk = config.epochs_per_chunk
     checkpoint_every = max(checkpoint_every or chunk, chunk)
+    from hjax.memory import check_fits
+
+    memory = check_fits(config, num_seeds)  # before anything is allocated or compiled
+    if verbose:
+        print(memory.describe(), flush=True)
 
     keys = seed_keys(config, num_seeds)
     t0 = time.perf_counter()
@@ -537,7 +543,9 @@ def _program_key(config: Config, num_seeds: int | None) -> tuple:
     fields["env_kwargs"] = tuple(sorted(config.env_kwargs.items()))
     for name in ("seed", "num_epochs", "chunk_epochs"):
         fields.pop(name)
-    return tuple(sorted(fields.items())) + (("chunk", config.epochs_per_chunk), ("num_seeds", num_seeds))
+    env_class = type(config.make_env())  # a re-registered env name is another program
+    return tuple(sorted(fields.items())) + (("chunk", config.epochs_per_chunk), ("num_seeds", num_seeds),
+                                            ("env_class", env_class))
 
 
 def _compiled(config: Config, num_seeds: int | None, keys: jax.Array) -> tuple[Callable, Any]:
