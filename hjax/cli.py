@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--save-buffer", action="store_true", help="checkpoint the replay buffer (exact resume)")
     p_train.add_argument("--tensorboard", action="store_true", help="write TensorBoard event files")
     p_train.add_argument("--no-progress", action="store_true", help="no progress bar (for scripts and logs)")
+    p_train.add_argument("--distributed", action="store_true",
+                         help="call jax.distributed.initialize() first (multi-host: SLURM, TPU pod slices); "
+                              "every process runs the same command, process 0 writes metrics")
     add_config_arguments(p_train)
 
     p_eval = sub.add_parser("eval", help="evaluate a saved policy deterministically")
@@ -132,8 +135,13 @@ def _fail(message: str, status: int = 2) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import jax
+
     import hjax
     from hjax import runs
+
+    if args.distributed:
+        jax.distributed.initialize()  # reads SLURM / TPU / JAX_COORDINATOR_ADDRESS settings
 
     try:
         if args.resume is not None:

@@ -83,6 +83,18 @@ class Config:
     replay_k: float = 4.0
     """Relabel ratio k: a sampled goal is replaced with probability 1 - 1/(1+k) (HER: k=4, 80%)."""
 
+    # ---- devices ----------------------------------------------------------------------------
+    num_devices: int | None = None
+    """Devices on the data axis (None: all devices, divided by seed_devices). With 1, the
+    single-device fast path: no sharding annotations at all."""
+    seed_devices: int = 1
+    """Devices on the seed axis: `train(config, num_seeds=N)` spreads the N seeds over them."""
+    data_shards: int | None = None
+    """Equal shards of the env batch, replay buffer and HER batch (None: one per data device).
+    Each shard stores its own envs' episodes and samples batch_size / data_shards transitions
+    from them; gradients are averaged over shards. The same value gives the same results on any
+    number of devices that divides it."""
+
     # ---- host loop --------------------------------------------------------------------------
     chunk_epochs: int | None = None
     """Epochs per compiled chunk between host reports; must divide num_epochs. None picks the
@@ -126,10 +138,23 @@ class Config:
 
     @property
     def epochs_per_chunk(self) -> int:
+        if self.num_devices is not None:
+            _check_int("num_devices", self.num_devices, minimum=1)
+        _check_int("seed_devices", self.seed_devices, minimum=1)
+        if self.data_shards is not None:
+            _check_int("data_shards", self.data_shards, minimum=1)
+            self.check_data_shards(self.data_shards)
         if self.chunk_epochs is not None:
             return self.chunk_epochs
         divisors = [d for d in range(1, self.num_epochs + 1) if self.num_epochs % d == 0]
         return max(d for d in divisors if self.num_epochs // d >= min(10, self.num_epochs))
+
+    def check_data_shards(self, shards: int, field: str = "data_shards") -> None:
+        """Every sharded size must split evenly into `shards`."""
+        for name in ("num_envs", "batch_size", "buffer_episodes"):
+            if getattr(self, name) % shards:
+                raise ValueError(f"invalid {field}={shards!r}; allowed: a divisor of {name}={getattr(self, name)} "
+                                 "(num_envs, batch_size and buffer_episodes are split evenly over data shards)")
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with `changes` applied (validated again)."""
@@ -186,6 +211,12 @@ class Config:
             raise ValueError(
                 f"invalid batch_size={self.batch_size!r}; allowed: <= buffer_episodes * episode_length "
                 f"= {self.buffer_episodes * env.episode_length} transitions the buffer can hold")
+        if self.num_devices is not None:
+            _check_int("num_devices", self.num_devices, minimum=1)
+        _check_int("seed_devices", self.seed_devices, minimum=1)
+        if self.data_shards is not None:
+            _check_int("data_shards", self.data_shards, minimum=1)
+            self.check_data_shards(self.data_shards)
         if self.chunk_epochs is not None:
             _check_int("chunk_epochs", self.chunk_epochs, minimum=1)
             if self.num_epochs % self.chunk_epochs:

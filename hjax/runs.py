@@ -30,7 +30,7 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_DIR = "checkpoints"
 # Fields that may differ between a run and its resumption: the run can be made longer.
-RESUMABLE_CHANGES = ("num_epochs", "chunk_epochs")
+RESUMABLE_CHANGES = ("num_epochs", "chunk_epochs", "num_devices", "seed_devices")
 
 
 class CheckpointError(ValueError):
@@ -174,11 +174,17 @@ class Checkpointer:
     def save(self, epoch: int, state, history: dict[str, np.ndarray], save_buffer: bool) -> None:
         """Save `state` (moved to host first, so donated device buffers are never read later)."""
         ocp = self._ocp
-        host_state = jax.device_get(state if save_buffer else state.replace(buffer=None))
+        state = state if save_buffer else state.replace(buffer=None)
+        if jax.process_count() == 1:
+            host_state = jax.device_get(state)
+        else:  # multi-host: every process saves its own shards of the global arrays through orbax
+            host_state = state
         meta = {"epoch": epoch, "has_buffer": save_buffer,
                 "history": {k: np.asarray(v).tolist() for k, v in history.items()}}
         self.manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(host_state),
                                                          meta=ocp.args.JsonSave(meta)))
+        if jax.process_count() > 1:
+            self.manager.wait_until_finished()  # the next chunk donates these device buffers
 
     def wait(self) -> None:
         self.manager.wait_until_finished()
@@ -237,7 +243,7 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path, epoch: int | None = None) -> LoadedRun:
     """Load the newest (or the given) checkpoint of `run_dir`, checked against its config."""
-    from hjax.train import _compiled, seed_keys
+    from hjax.train import make_trainer, seed_keys
 
     run_dir = Path(run_dir)
     config, num_seeds = load_config(run_dir)
@@ -249,7 +255,8 @@ def load_run(run_dir: str | Path, epoch: int | None = None) -> LoadedRun:
         epoch = max(available) if epoch is None else epoch
         if epoch not in available:
             raise CheckpointError(f"{run_dir} has no checkpoint at epoch {epoch}; available: {sorted(available)}")
-        init_fn, _ = _compiled(config, num_seeds, seed_keys(config, num_seeds))
+        trainer = make_trainer(config)
+        init_fn = jax.vmap(trainer.init) if num_seeds is not None else trainer.init
         template = jax.eval_shape(init_fn, seed_keys(config, num_seeds))
         template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), template)
         state, history, _ = checkpointer.restore(epoch, template)

@@ -37,6 +37,7 @@ from hjax.buffer import BufferState, Episodes
 from hjax.config import Config
 from hjax.counter import Counter, to_int
 from hjax.normalizer import NormalizerState
+from hjax.sharding import constrain_batch
 from hjax.td3 import TD3, Batch, TD3State, make_td3
 
 # Metric names, in the order a non-finite value is reported (first match wins).
@@ -126,9 +127,15 @@ class NonFiniteError(FloatingPointError):
         self.metrics = metrics
 
 
-def make_trainer(config: Config) -> Trainer:
-    """Close over the static `config`; return the pure functions of the run."""
+def make_trainer(config: Config, mesh=None) -> Trainer:
+    """Close over the static `config`; return the pure functions of the run.
+
+    The replay buffer is `config.data_shards` (None: 1) stacked per-shard buffers; each shard
+    holds its own envs' episodes and samples batch_size / data_shards transitions per update.
+    With a `mesh` (see `hjax.sharding`), the env batch and the shards are placed along its 'data'
+    axis; without one nothing is annotated (the single-device fast path)."""
     env = config.make_env()
+    shards = config.data_shards or 1
     T = env.episode_length
     sizes = env.observation_size
     obs_dim, goal_dim = sizes["observation"][0], env.goal_size
@@ -157,14 +164,15 @@ def make_trainer(config: Config) -> Trainer:
         return TrainerState(
             td3=td3.init(key_params, obs_dim + goal_dim, act_dim),
             obs_norm=NormalizerState.create(obs_dim), goal_norm=NormalizerState.create(goal_dim),
-            buffer=buffer_lib.init(config.buffer_episodes, T, obs_dim, goal_dim, act_dim),
+            buffer=jax.tree.map(lambda x: jnp.stack([x] * shards), buffer_lib.init(
+                config.buffer_episodes // shards, T, obs_dim, goal_dim, act_dim)),
             key=key_run, epoch=jnp.zeros((), jnp.int32),
             env_steps=Counter.create(0), grad_steps=Counter.create(0))
 
     def rollout(state: TrainerState, key: jax.Array, num_envs: int, explore: bool):
         """Play `num_envs` full episodes; exploration noise only when `explore`."""
         key_reset, key_steps = jax.random.split(key)
-        env_state = jax.vmap(env.reset)(jax.random.split(key_reset, num_envs))
+        env_state = constrain_batch(jax.vmap(env.reset)(jax.random.split(key_reset, num_envs)), mesh)
 
         def step(env_state, key_t):
             obs = env_state.obs
@@ -196,8 +204,14 @@ def make_trainer(config: Config) -> Trainer:
         return episodes, metrics
 
     def sample_batch(state: TrainerState, key: jax.Array) -> tuple[Batch, her.Composition]:
-        tr, composition = her.sample(key, state.buffer, config.batch_size, config.her_strategy,
-                                     config.replay_k, env.compute_reward, env.is_success)
+        """Each shard samples batch_size / shards transitions from its own episodes."""
+        def sample_shard(key_shard, shard_buffer):
+            return her.sample(key_shard, shard_buffer, config.batch_size // shards, config.her_strategy,
+                              config.replay_k, env.compute_reward, env.is_success)
+
+        tr, composition = jax.vmap(sample_shard)(jax.random.split(key, shards), state.buffer)
+        tr = jax.tree.map(lambda x: x.reshape(config.batch_size, *x.shape[2:]), constrain_batch(tr, mesh))
+        composition = jax.tree.map(jnp.mean, composition)
         batch = Batch(inputs=inputs(state.obs_norm, state.goal_norm, tr.observation, tr.goal),
                       next_inputs=inputs(state.obs_norm, state.goal_norm, tr.next_observation, tr.goal),
                       action=tr.action, reward=tr.reward)
@@ -242,7 +256,8 @@ def make_trainer(config: Config) -> Trainer:
             obs_norm=norm_lib.update(state.obs_norm, episodes.observation),
             goal_norm=norm_lib.update(norm_lib.update(state.goal_norm, episodes.desired_goal),
                                       episodes.achieved_goal),
-            buffer=buffer_lib.add(state.buffer, episodes))
+            buffer=jax.vmap(buffer_lib.add)(state.buffer, jax.tree.map(  # env block i -> shard i
+                lambda x: x.reshape(shards, config.num_envs // shards, *x.shape[1:]), episodes)))
         td3_state, update_m = update(state, key_update)
         state = state.replace(td3=td3_state)
         _, eval_m = rollout(state, key_eval, config.num_eval_envs, explore=False)
@@ -389,6 +404,12 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
         raise ValueError(f"invalid num_seeds={num_seeds!r}; allowed: None or an integer >= 1")
     if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
         raise ValueError(f"invalid checkpoint_every={checkpoint_every!r}; allowed: None or an integer >= 1")
+    if resume is not None and config.data_shards is None:
+        from hjax import runs as _runs
+
+        saved_shards = _runs.load_config(resume)[0].data_shards
+        config = config.replace(data_shards=saved_shards)  # the checkpoint's buffer layout
+    config = resolve(config, num_seeds)
     if resume is not None:
         if run_dir is not None and Path(run_dir) != Path(resume):
             raise ValueError(f"resume={resume!r} and run_dir={run_dir!r} differ; a resumed run continues in its own directory")
@@ -408,12 +429,12 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
     from hjax.memory import check_fits
 
     memory = check_fits(config, num_seeds)  # before anything is allocated or compiled
-    if verbose:
+    if verbose and jax.process_index() == 0:
         print(memory.describe(), flush=True)
 
     keys = seed_keys(config, num_seeds)
     t0 = time.perf_counter()
-    init_fn, compiled = _compiled(config, num_seeds, keys)
+    init_fn, compiled, place = _compiled(config, num_seeds, keys)
     state = init_fn(keys)
     jax.block_until_ready(state)
     compile_seconds = time.perf_counter() - t0
@@ -429,16 +450,18 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
         if resume is not None and checkpointer.latest_epoch() is not None:
             start = checkpointer.latest_epoch()
             state, restored, _ = checkpointer.restore(start, state)
+            state = place(state)
             if start % chunk or start > config.num_epochs:
                 raise runs.CheckpointError(
                     f"cannot resume {resume} at epoch {start} with chunk_epochs={chunk} and num_epochs="
                     f"{config.num_epochs}: set chunk_epochs to a divisor of both")
             history.append(restored)
-        runs.save_config(run_dir, config, num_seeds)
-        metrics_writer = runs.MetricsWriter(run_dir, history[0] if history else None)
-        tb_writer = runs.TensorBoardWriter(run_dir) if tensorboard else None
+        if jax.process_index() == 0:  # multi-host: one writer; checkpoints involve every process
+            runs.save_config(run_dir, config, num_seeds)
+            metrics_writer = runs.MetricsWriter(run_dir, history[0] if history else None)
+            tb_writer = runs.TensorBoardWriter(run_dir) if tensorboard else None
 
-    bar = _ProgressBar(config, num_seeds, start, compile_seconds) if progress_bar else None
+    bar = _ProgressBar(config, num_seeds, start, compile_seconds) if progress_bar and jax.process_index() == 0 else None
     run_seconds = 0.0
     epoch_done = start
     stop = _StopRequests()
@@ -500,7 +523,7 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
     result = Result(config=config, state=state, metrics=_concat(history, axis), num_seeds=num_seeds,
                     compile_seconds=compile_seconds, run_seconds=run_seconds, q_bounds=bounds,
                     run_dir=run_dir)
-    if run_dir is not None:
+    if run_dir is not None and jax.process_index() == 0:
         from hjax.plot import plot
 
         plot(result, run_dir / "curves.png")
@@ -548,26 +571,54 @@ def _program_key(config: Config, num_seeds: int | None) -> tuple:
                                             ("env_class", env_class))
 
 
-def _compiled(config: Config, num_seeds: int | None, keys: jax.Array) -> tuple[Callable, Any]:
-    """Jitted init and the compiled chunk for this program, compiled once per process (host side).
+def _compiled(config: Config, num_seeds: int | None, keys: jax.Array) -> tuple[Callable, Any, Callable]:
+    """Jitted init, the compiled chunk, and a function placing a host state on the devices,
+    for this program; compiled once per process (host side).
 
     Seeds and the number of chunks are inputs, not part of the program, so re-running a config
-    with another seed or length (a notebook loop over seeds) reuses the compiled executable."""
+    with another seed or length (a notebook loop over seeds) reuses the compiled executable.
+    `config.data_shards` must be resolved (see `resolve`)."""
+    from hjax import sharding
+
     key = _program_key(config, num_seeds)
     if key not in _COMPILED:
-        trainer = make_trainer(config)
+        lay = sharding.layout(config, num_seeds)
+        trainer = make_trainer(config, lay.mesh)
         chunk = config.epochs_per_chunk
         init_fn = trainer.init
         chunk_fn = lambda s: trainer.run_epochs(s, chunk)  # noqa: E731
         if num_seeds is not None:
-            init_fn, chunk_fn = jax.vmap(init_fn), jax.vmap(chunk_fn)
-        init_fn = jax.jit(init_fn)
+            axis_name = "seeds" if lay.seed_devices > 1 else None
+            init_fn = jax.vmap(init_fn, spmd_axis_name=axis_name)
+            chunk_fn = jax.vmap(chunk_fn, spmd_axis_name=axis_name)
         state_shape = jax.eval_shape(init_fn, keys)
-        compiled = jax.jit(chunk_fn, donate_argnums=0).lower(state_shape).compile()
+        if lay.mesh is None:
+            shardings = None
+            init_jit = jax.jit(init_fn)
+            chunk_jit = jax.jit(chunk_fn, donate_argnums=0)
+            place = lambda tree: tree  # noqa: E731
+        else:
+            shardings = sharding.state_shardings(state_shape, lay, seeded=num_seeds is not None)
+            init_jit = jax.jit(init_fn, out_shardings=shardings)
+            chunk_jit = jax.jit(chunk_fn, in_shardings=(shardings,), out_shardings=(shardings, None),
+                                donate_argnums=0)
+            place = lambda tree: jax.device_put(tree, shardings)  # noqa: E731
+        compiled = chunk_jit.lower(state_shape).compile()
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.pop(next(iter(_COMPILED)))
-        _COMPILED[key] = (init_fn, compiled)
+        _COMPILED[key] = (init_jit, compiled, place)
     return _COMPILED[key]
+
+
+def resolve(config: Config, num_seeds: int | None) -> Config:
+    """`config` with `data_shards` fixed for this runtime (one per data device when None), so
+    the buffer layout, and with it every result, no longer depends on the device count."""
+    from hjax import sharding
+
+    if config.data_shards is not None:
+        sharding.layout(config, num_seeds)  # validates the devices
+        return config
+    return config.replace(data_shards=sharding.layout(config, num_seeds).data_shards)
 
 
 def _concat(history: list[dict[str, np.ndarray]], axis: int) -> dict[str, np.ndarray]:
