@@ -41,8 +41,17 @@ def machine() -> dict[str, Any]:
         "jax": jax.__version__,
         "python": platform.python_version(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "command": _command(),
     }
+
+
+def _command() -> str:
+    """The command as typed from the repository root (`python -m benchmarks.x ...`)."""
+    script = Path(sys.argv[0]).resolve()
+    args = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if script.parent == RESULTS_DIR.parent:
+        return f"python -m benchmarks.{script.stem} {args}".strip()
+    return f"python {shlex.quote(sys.argv[0])} {args}".strip()
 
 
 def block(tree: Any) -> Any:

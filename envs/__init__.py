@@ -6,7 +6,8 @@
     state = env.step(state, jnp.zeros(env.action_size))
     state.obs["achieved_goal"], state.obs["desired_goal"], state.reward
 
-`envs.NAMES` lists the registered tasks.
+`envs.NAMES` lists the registered tasks: `point_mass` (pure jnp), `reach` and `push` (a planar
+two-link arm on Brax physics). `envs.render(env, states, path)` writes a watchable trajectory.
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from typing import Any, Callable
 
 from envs.goal_env import OBS_KEYS, REWARD_TYPES, GoalEnv
 from envs.point_mass import PointMass
+from envs.push import Push
+from envs.reach import Reach
+from envs.render import render
 
 _REGISTRY: dict[str, Callable[..., GoalEnv]] = {
     "point_mass": PointMass,
+    "reach": Reach,
+    "push": Push,
 }
 
 
@@ -60,5 +66,5 @@ def _check_name(name: str) -> None:
         raise ValueError(f"unknown env {name!r}; registered envs: {', '.join(NAMES)}")
 
 
-__all__ = ["NAMES", "OBS_KEYS", "REWARD_TYPES", "GoalEnv", "PointMass", "make", "override_names",
-           "register"]
+__all__ = ["NAMES", "OBS_KEYS", "REWARD_TYPES", "GoalEnv", "PointMass", "Push", "Reach", "make",
+           "override_names", "register", "render"]

@@ -1,4 +1,9 @@
-"""Goal-env invariants, parametrised over every registered env (later envs get them for free)."""
+"""Goal-env invariants, parametrised over every registered env (later envs get them for free).
+
+Each env's batched reset and episode rollout are compiled once per session
+(`tests/env_rollouts.py`) and shared by these tests: Brax envs take 5-15 s per compile here.
+Brax envs run 256 envs per batch, pure-jnp envs 16 (and 4096 in `test_vmap_4096`).
+"""
 
 import chex
 import jax
@@ -8,33 +13,30 @@ import pytest
 
 import envs
 from envs.goal_env import OBS_KEYS
+from env_rollouts import NUM_ENVS, compiled, random_episode
 
 NAMES = envs.NAMES
-NUM_ENVS = 16
 
 
 def _random_episode(env, key, num_envs=NUM_ENVS, steps=None, scale=1.0):
     """Roll `num_envs` random-action episodes; returns every state (leading axes: time, env)."""
-    steps = env.episode_length if steps is None else steps
-    key_reset, key_act = jax.random.split(key)
-    state0 = jax.vmap(env.reset)(jax.random.split(key_reset, num_envs))
-
-    def body(state, key_t):
-        action = scale * jax.random.uniform(key_t, (num_envs, env.action_size), minval=-1, maxval=1)
-        state = jax.vmap(env.step)(state, action)
-        return state, state
-
-    _, states = jax.lax.scan(body, state0, jax.random.split(key_act, steps))
-    return state0, states
+    return random_episode(env, key, num_envs, steps, scale)
 
 
 @pytest.fixture(scope="module", params=NAMES)
-def env(request):
-    return envs.make(request.param)
+def run(request):
+    """The env with its compiled batched reset and rollout (shared across test modules)."""
+    return compiled(request.param)
+
+
+@pytest.fixture(scope="module")
+def env(run):
+    return run.env
 
 
 def test_shapes_and_dtypes(env):
-    state = env.reset(jax.random.PRNGKey(0))
+    # Shapes and dtypes by abstract evaluation: exactly what a run returns, without compiling.
+    state = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
     assert set(state.obs) == set(OBS_KEYS)
     sizes = env.observation_size
     for k in OBS_KEYS:
@@ -42,7 +44,7 @@ def test_shapes_and_dtypes(env):
         assert state.obs[k].dtype == jnp.float32
     assert state.obs["achieved_goal"].shape == (env.goal_size,)
     assert state.obs["desired_goal"].shape == (env.goal_size,)
-    nxt = env.step(state, jnp.zeros(env.action_size))
+    nxt = jax.eval_shape(env.step, state, jnp.zeros(env.action_size))
     assert jax.tree.structure(nxt) == jax.tree.structure(state)
     for a, b in zip(jax.tree.leaves(nxt), jax.tree.leaves(state)):
         assert a.shape == b.shape and a.dtype == b.dtype
@@ -50,8 +52,8 @@ def test_shapes_and_dtypes(env):
     assert {"success", "distance"} <= set(nxt.metrics)
 
 
-def test_reward_invariant_every_step(env):
-    _, states = _random_episode(env, jax.random.PRNGKey(1))
+def test_reward_invariant_every_step(env, run):
+    _, states = run.episode(jax.random.PRNGKey(1))
     ag, dg = states.obs["achieved_goal"], states.obs["desired_goal"]
     np.testing.assert_array_equal(states.reward, env.compute_reward(ag, dg))
     np.testing.assert_array_equal(states.metrics["success"], env.is_success(ag, dg))
@@ -80,8 +82,8 @@ def test_dense_reward_is_negative_distance():
     assert env.reward_range[0] <= float(states.reward.min())
 
 
-def test_truncation_only_at_episode_length(env):
-    state0, states = _random_episode(env, jax.random.PRNGKey(4))
+def test_truncation_only_at_episode_length(env, run):
+    state0, states = run.episode(jax.random.PRNGKey(4))
     T = env.episode_length
     assert float(state0.done.max()) == 0.0
     trunc = np.asarray(states.info["truncation"])
@@ -91,13 +93,14 @@ def test_truncation_only_at_episode_length(env):
     np.testing.assert_array_equal(states.info["steps"][:, 0], np.arange(1, T + 1))
 
 
-def test_same_key_same_episode_different_keys_differ(env):
-    _, a = _random_episode(env, jax.random.PRNGKey(5))
-    _, b = _random_episode(env, jax.random.PRNGKey(5))
+def test_same_key_same_episode_different_keys_differ(env, run):
+    _, a = run.episode(jax.random.PRNGKey(5))
+    _, b = run.episode(jax.random.PRNGKey(5))
     for x, y in zip(jax.tree.leaves(a.obs), jax.tree.leaves(b.obs)):
         np.testing.assert_array_equal(x, y)
-    s1 = env.reset(jax.random.PRNGKey(6))
-    s2 = env.reset(jax.random.PRNGKey(7))
+    reset = jax.jit(env.reset)  # compiled: a Brax reset run eagerly, op by op, takes ~20 s
+    s1 = reset(jax.random.PRNGKey(6))
+    s2 = reset(jax.random.PRNGKey(7))
     assert not np.allclose(s1.obs["desired_goal"], s2.obs["desired_goal"])
     assert not np.allclose(s1.obs["observation"], s2.obs["observation"])
 
@@ -121,21 +124,30 @@ def test_reset_and_step_trace_once(env):
     chex.clear_trace_counter()
 
 
-def test_vmap_4096(env):
-    n = 4096 if env.backend == "jnp" else 256  # physics envs: vmap is the same code, kept cheap
-    state = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(8), n))
-    state = jax.jit(jax.vmap(env.step))(state, jnp.ones((n, env.action_size)))
+def test_vmap_4096(env, run):
+    if env.backend == "jnp":
+        n = 4096
+        state = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(8), n))
+        state = jax.jit(jax.vmap(env.step))(state, jnp.ones((n, env.action_size)))
+    else:  # physics envs: vmap is the same code, kept cheap: the shared compiled batch (256)
+        n = run.num_envs
+        state, _ = run.rollout(run.reset(jax.random.PRNGKey(8)), jax.random.PRNGKey(8),
+                               jnp.ones((n, env.action_size)), 0.0)
     assert state.obs["observation"].shape[0] == n
     assert state.reward.shape == (n,)
     assert np.isfinite(np.asarray(state.obs["observation"])).all()
 
 
-def test_finite_over_long_random_rollouts(env):
+def test_finite_over_long_random_rollouts(env, run):
     steps = 1000 if env.backend == "jnp" else 200
-    # Actions well outside [-1, 1] exercise the clipping too.
-    _, states = jax.jit(lambda k: _random_episode(env, k, steps=steps, scale=3.0))(jax.random.PRNGKey(9))
-    for leaf in jax.tree.leaves((states.obs, states.reward, states.metrics)):
-        assert np.isfinite(np.asarray(leaf)).all()
+    # Actions well outside [-1, 1] exercise the clipping too. The long rollout is episode-long
+    # compiled chunks carried on from one another (no reset in between).
+    key_reset, key_act = jax.random.split(jax.random.PRNGKey(9))
+    state = run.reset(key_reset)
+    for key_chunk in jax.random.split(key_act, -(-steps // env.episode_length)):
+        state, states = run.rollout(state, key_chunk, run.zeros(), 3.0)
+        for leaf in jax.tree.leaves((states.obs, states.reward, states.metrics)):
+            assert np.isfinite(np.asarray(leaf)).all()
 
 
 def test_make_errors():

@@ -1,0 +1,136 @@
+"""`push`: a planar two-link arm on Brax physics must push a puck to a goal on the table."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from envs.goal_env import check_param, check_positive
+from envs.planar_arm import (FINGERTIP_HEIGHT, FINGERTIP_RADIUS, PlanarArmEnv, arm_xml,
+                             fingertip_xy, sample_annulus)
+
+PUCK_RADIUS = 0.03  # m; the puck's centre is at the fingertip's height
+TABLE_HALF_SIZE = 0.45  # m; a rim keeps the puck's centre within TABLE_HALF_SIZE - PUCK_RADIUS
+PUCK = 2  # Brax link index of the puck
+START_CANDIDATES = 16  # rejection-sampling candidates for the puck's start
+
+
+def push_xml(puck_damping: float) -> str:
+    """The arm's model plus the puck on its slide joints and the puck's viscous friction."""
+    rim = TABLE_HALF_SIZE - PUCK_RADIUS
+    puck = f"""
+    <body name="puck" pos="0 0 {FINGERTIP_HEIGHT}">
+      <joint name="puck_x" type="slide" axis="1 0 0" limited="true" range="{-rim} {rim}"/>
+      <joint name="puck_y" type="slide" axis="0 1 0" limited="true" range="{-rim} {rim}"/>
+      <inertial pos="0 0 0" mass="1" diaginertia="1 1 1"/>
+      <geom name="puck" type="sphere" size="{PUCK_RADIUS}" contype="1"
+            conaffinity="1" rgba="0.2 0.4 0.8 1"/>
+    </body>"""
+    # The table's sliding friction on the puck: viscous, as two passive actuators (gain 0,
+    # velocity bias) so every pipeline applies it the same way.
+    friction = "\n".join(
+        f'<general name="friction_{a}" joint="puck_{a}" gainprm="0" biastype="affine" '
+        f'biasprm="0 0 {-puck_damping}" ctrllimited="true" ctrlrange="-1 1"/>' for a in "xy")
+    return arm_xml("hjax_push", extra_bodies=puck, extra_actuators=friction,
+                   table_half_size=TABLE_HALF_SIZE)
+
+
+class Push(PlanarArmEnv):
+    """Push a puck across a table to a goal with the fingertip of a planar two-link arm.
+
+    Model: the arm of `envs.planar_arm` (two 0.2 m links, unlimited hinges, unit masses) over a
+    square table of half-size 0.45 m, and a puck: a sphere of radius 3 cm and mass 1 kg that
+    slides on the table (two slide joints, x and y: it stays on the plane and cannot tip, lift or
+    spin), stopped by a rim at the table's edge (joint limits: its centre stays within 0.42 m).
+    The only contact pair is fingertip-puck (frictionless, condim 1): the links pass over the puck.
+    Dynamics, per env step of `dt` seconds (`n_frames` Brax physics substeps):
+
+        arm torque    = MOTOR_GAIN * clip(action, -1, 1) - MOTOR_DAMPING * qdot   # per joint
+        puck force    = -puck_damping * puck_velocity + contact force
+        (actions outside [-1, 1] are clipped; the table's friction on the puck is viscous)
+
+    Observation (14,): `[cos q, sin q, qdot, fingertip_xy, puck_xy, puck_velocity_xy,
+    puck_xy - fingertip_xy]`. `achieved_goal` (2,): the puck's (x, y) in metres (its z is fixed).
+    `desired_goal` (2,): uniform by area in the annulus `0.1 <= |g| <= 0.3` m around the shoulder,
+    where the fingertip can get behind the puck from any side. The puck starts uniform in the same
+    annulus, at least `min_start_distance` from the goal and clear of the fingertip (rejection
+    sampling over 16 candidates; if all fail, probability < 1e-7, the one farthest from violating
+    is used). The arm starts at joint angles uniform in [-pi, pi)^2, at rest. The reward is sparse
+    (0 when the puck is within `distance_threshold` of the goal, else -1) or dense
+    (`-||puck - goal||`); success does not end the episode.
+
+    Parameters:
+        distance_threshold: success radius in metres (default 0.05, as in Fetch).
+        episode_length: steps per episode, ended by truncation only (default 50: 2 s).
+        reward_type: "sparse" (default) or "dense".
+        backend: Brax pipeline, "generalized", "positional", "spring" or "mjx" (default "mjx",
+            chosen by `python -m benchmarks.backends`; see `benchmarks/results/backends.md`).
+        n_frames: physics substeps per env step (default: the backend's entry in
+            `DEFAULT_N_FRAMES`, 4 for "mjx"); the physics timestep is `dt / n_frames`.
+        dt: seconds per env step (default 0.04, 25 Hz control as in Fetch), in (0, 0.1].
+        min_start_distance: least start distance from puck to goal, metres (default 0.15, three
+            default thresholds), in [0, 0.3].
+        puck_damping: viscous friction of the table on the 1 kg puck, N s / m (default 10.0: a
+            pushed puck loses its speed with time constant 0.1 s), > 0.
+    """
+
+    DEFAULT_BACKEND = "mjx"
+    # Substeps per backend, by measurement: benchmarks/results/backends.md.
+    DEFAULT_N_FRAMES = {"generalized": 4, "positional": 4, "spring": 2, "mjx": 4}
+    GOAL_MIN_RADIUS = 0.1
+    GOAL_MAX_RADIUS = 0.3
+
+    def __init__(
+        self,
+        *,
+        distance_threshold: float = 0.05,
+        episode_length: int = 50,
+        reward_type: str = "sparse",
+        backend: str = DEFAULT_BACKEND,
+        n_frames: int | None = None,
+        dt: float = 0.04,
+        min_start_distance: float = 0.15,
+        puck_damping: float = 10.0,
+    ):
+        ok = (isinstance(min_start_distance, (int, float)) and not isinstance(min_start_distance, bool)
+              and math.isfinite(min_start_distance) and 0 <= min_start_distance <= 0.3)
+        check_param("Push", "min_start_distance", min_start_distance, ok, "a number in [0, 0.3]")
+        check_positive("Push", "puck_damping", puck_damping)
+        self.min_start_distance = float(min_start_distance)
+        self.puck_damping = float(puck_damping)
+        super().__init__(xml=push_xml(self.puck_damping), distance_threshold=distance_threshold,
+                         episode_length=episode_length, reward_type=reward_type,
+                         backend=backend, n_frames=n_frames, dt=dt)
+
+    def _sample_start(self, key):
+        key_arm, key_goal, key_puck = jax.random.split(key, 3)
+        q_arm = jax.random.uniform(key_arm, (2,), jnp.float32, -jnp.pi, jnp.pi)
+        goal = sample_annulus(key_goal, self.GOAL_MIN_RADIUS, self.GOAL_MAX_RADIUS)
+        candidates = sample_annulus(key_puck, self.GOAL_MIN_RADIUS, self.GOAL_MAX_RADIUS,
+                                    (START_CANDIDATES,))  # (START_CANDIDATES, 2)
+        clearance = PUCK_RADIUS + FINGERTIP_RADIUS + 0.01
+        margin = jnp.minimum(
+            jnp.linalg.norm(candidates - goal, axis=-1) - self.min_start_distance,
+            jnp.linalg.norm(candidates - fingertip_xy(q_arm), axis=-1) - clearance)
+        valid = margin >= 0  # (START_CANDIDATES,)
+        pick = jnp.where(valid.any(), jnp.argmax(valid), jnp.argmax(margin))
+        return jnp.concatenate([q_arm, candidates[pick]]), goal
+
+    def _observe(self, physics) -> jax.Array:
+        arm = self._arm_observation(physics)
+        puck = self._achieved(physics)
+        return jnp.concatenate([arm, puck, physics.qd[2:4], puck - arm[-2:]]).astype(jnp.float32)
+
+    def _achieved(self, physics) -> jax.Array:
+        return physics.x.pos[PUCK, :2].astype(jnp.float32)
+
+    @property
+    def goal_size(self) -> int:
+        return 2
+
+    @property
+    def max_goal_distance(self) -> float:
+        return self.GOAL_MAX_RADIUS + math.sqrt(2.0) * (TABLE_HALF_SIZE - PUCK_RADIUS)
+
