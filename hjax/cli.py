@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--checkpoint-every", type=int, default=None, help="epochs between checkpoints")
     p_train.add_argument("--save-buffer", action="store_true", help="checkpoint the replay buffer (exact resume)")
     p_train.add_argument("--tensorboard", action="store_true", help="write TensorBoard event files")
+    p_train.add_argument("--save-episode", action="store_true",
+                         help="write one evaluation episode of the final policy to the run directory "
+                              "(episode.html for physics envs, episode.png for point_mass)")
     p_train.add_argument("--no-progress", action="store_true", help="no progress bar (for scripts and logs)")
     p_train.add_argument("--distributed", action="store_true",
                          help="call jax.distributed.initialize() first (multi-host: SLURM, TPU pod slices); "
@@ -160,7 +163,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         result = hjax.train(config, num_seeds=num_seeds, run_dir=run_dir, resume=args.resume,
                             checkpoint_every=args.checkpoint_every, save_buffer=args.save_buffer,
-                            tensorboard=args.tensorboard, progress_bar=not args.no_progress)
+                            tensorboard=args.tensorboard, save_episode=args.save_episode,
+                            progress_bar=not args.no_progress)
     except hjax.TrainingInterrupted as e:
         print(f"hjax: {e}", file=sys.stderr)
         return 128 + e.signum
@@ -200,29 +204,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
           f"success rate {m['success'][-1].mean():.3f}, reached at any step {m['success'].max(axis=0).mean():.3f}, "
           f"final distance {m['distance'][-1].mean():.4f}, mean distance {m['distance'].mean():.4f}")
     if args.render is not None:
-        path = render_episode(run.config, trainer, state, jax.random.PRNGKey(args.seed), args.render)
+        path = runs.write_episode(run.config, state, jax.random.PRNGKey(args.seed), args.render)
         print(f"episode written: {path}")
     return 0
-
-
-def render_episode(config: Config, trainer, state, key, path: Path) -> Path:
-    """Roll out one deterministic episode and write it with `envs.render`."""
-    import jax
-
-    env = config.make_env()
-
-    def episode(key):
-        def step(env_state, _):
-            action = trainer.policy(state, env_state.obs)
-            nxt = env.step(env_state, action)
-            return nxt, nxt
-
-        first = env.reset(key)
-        _, states = jax.lax.scan(step, first, None, env.episode_length)
-        return jax.tree.map(lambda a, b: jax.numpy.concatenate([a[None], b]), first, states)
-
-    states = jax.jit(episode)(key)
-    return Path(envs.render(env, states, path))
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

@@ -138,12 +138,7 @@ class Config:
 
     @property
     def epochs_per_chunk(self) -> int:
-        if self.num_devices is not None:
-            _check_int("num_devices", self.num_devices, minimum=1)
-        _check_int("seed_devices", self.seed_devices, minimum=1)
-        if self.data_shards is not None:
-            _check_int("data_shards", self.data_shards, minimum=1)
-            self.check_data_shards(self.data_shards)
+        """chunk_epochs, or the largest divisor of num_epochs giving at least 10 reports."""
         if self.chunk_epochs is not None:
             return self.chunk_epochs
         divisors = [d for d in range(1, self.num_epochs + 1) if self.num_epochs % d == 0]

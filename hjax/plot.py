@@ -25,6 +25,28 @@ def _band(values: np.ndarray):
     return med, q25, q75
 
 
+def draw_band(ax, x: np.ndarray, values: np.ndarray, label: str) -> None:
+    """One curve on `ax`: the values, or their median with an IQR band when there is a seed axis."""
+    med, lo, hi = _band(np.asarray(values, np.float64))
+    (line,) = ax.plot(x, med, label=label)
+    if lo is not None:
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2)
+
+
+def finish_axes(ax, title: str, ylim=None) -> None:
+    ax.set_title(title)
+    ax.set_xlabel("env steps")
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def env_steps_axis(metrics: Mapping[str, np.ndarray]) -> np.ndarray:
+    steps = np.asarray(metrics["env_steps"], np.float64)
+    return steps if steps.ndim == 1 else steps[0]
+
+
 def plot(result, path: str | Path | None = None, title: str | None = None) -> Figure:
     """Success, distance, replay composition and Q statistics against env steps.
 
@@ -34,27 +56,17 @@ def plot(result, path: str | Path | None = None, title: str | None = None) -> Fi
     """
     metrics: Mapping[str, np.ndarray] = getattr(result, "metrics", result)
     q_bounds = getattr(result, "q_bounds", None)
-    steps = np.asarray(metrics["env_steps"], np.float64)
-    x = steps if steps.ndim == 1 else steps[0]
+    x = env_steps_axis(metrics)
     fig = Figure(figsize=(13, 3.4), layout="constrained")
     axes = fig.subplots(1, len(PANELS))
     for ax, (name, keys, ylim) in zip(axes, PANELS):
         for key in keys:
-            if key not in metrics:
-                continue
-            med, lo, hi = _band(np.asarray(metrics[key], np.float64))
-            (line,) = ax.plot(x, med, label=key)
-            if lo is not None:
-                ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2)
+            if key in metrics:
+                draw_band(ax, x, metrics[key], key)
         if name == "Q values" and q_bounds is not None and np.isfinite(q_bounds[0]):
             ax.axhline(q_bounds[0], color="grey", ls="--", lw=0.8, label="target bound")
             ax.axhline(q_bounds[1], color="grey", ls="--", lw=0.8)
-        ax.set_title(name)
-        ax.set_xlabel("env steps")
-        if ylim:
-            ax.set_ylim(*ylim)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        finish_axes(ax, name, ylim)
     if title is None and hasattr(result, "config"):
         cfg = result.config
         seeds = f", {result.num_seeds} seeds (median, IQR)" if result.num_seeds else ""
@@ -81,18 +93,8 @@ def plot_runs(runs: Mapping[str, Mapping[str, np.ndarray]], path: str | Path | N
     axes = fig.subplots(1, len(COMPARE_PANELS))
     for ax, (title, key, ylim) in zip(axes, COMPARE_PANELS):
         for label, metrics in runs.items():
-            steps = np.asarray(metrics["env_steps"], np.float64)
-            x = steps if steps.ndim == 1 else steps[0]
-            med, lo, hi = _band(np.asarray(metrics[key], np.float64))
-            (line,) = ax.plot(x, med, label=label)
-            if lo is not None:
-                ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2)
-        ax.set_title(title)
-        ax.set_xlabel("env steps")
-        if ylim:
-            ax.set_ylim(*ylim)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+            draw_band(ax, env_steps_axis(metrics), metrics[key], label)
+        finish_axes(ax, title, ylim)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)

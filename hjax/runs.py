@@ -281,3 +281,31 @@ def load_policy(run_dir: str | Path, seed_index: int = 0, epoch: int | None = No
     trainer = make_trainer(run.config)
     state = jax.device_put(state)
     return jax.jit(lambda obs: trainer.policy(state, obs))
+
+
+def write_episode(config: Config, state, key: jax.Array, path: str | Path) -> Path:
+    """Roll out one deterministic episode of `state`'s policy and write it with `envs.render`
+    (`.html`: Brax's viewer for physics envs; `.png`: a top-down trace, any env). Host side."""
+    import envs
+    from hjax.train import make_trainer
+
+    trainer = make_trainer(config)
+    env = config.make_env()
+
+    def episode(state, key):
+        def step(env_state, _):
+            nxt = env.step(env_state, trainer.policy(state, env_state.obs))
+            return nxt, nxt
+
+        first = env.reset(key)
+        _, states = jax.lax.scan(step, first, None, env.episode_length)
+        return jax.tree.map(lambda a, b: jax.numpy.concatenate([a[None], b]), first, states)
+
+    states = jax.jit(episode)(state, key)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return Path(envs.render(env, states, path))
+
+
+def default_episode_path(config: Config, run_dir: Path) -> Path:
+    """`episode.html` for Brax physics envs (watchable in a browser), `episode.png` otherwise."""
+    return run_dir / ("episode.png" if config.make_env().backend == "jnp" else "episode.html")

@@ -372,7 +372,7 @@ ProgressFn = Callable[[int, dict[str, float]], None]
 def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | None = None, *,
           run_dir: str | Path | None = None, resume: str | Path | None = None,
           checkpoint_every: int | None = None, save_buffer: bool = False, tensorboard: bool = False,
-          progress_bar: bool = True, verbose: bool = True) -> Result:
+          save_episode: bool = False, progress_bar: bool = True, verbose: bool = True) -> Result:
     """Train `config` and return a `Result`. Not jittable: this is the host loop.
 
     Args:
@@ -389,6 +389,8 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
         chunk. A final checkpoint is always written.
       save_buffer: include the replay buffer in checkpoints (needed for exact resumption).
       tensorboard: also write TensorBoard event files under run_dir/tensorboard.
+      save_episode: at the end, write one deterministic evaluation episode of the final policy
+        (seed index 0) to run_dir/episode.html (physics envs) or episode.png.
       progress_bar: show a tqdm bar (notebook-aware) with env steps, steps/s and eval success.
       verbose: print the memory estimate at the start.
 
@@ -422,8 +424,8 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
         if saved_seeds != num_seeds:
             raise runs.CheckpointError(f"cannot resume {resume}: it was trained with num_seeds={saved_seeds}, "
                                        f"not {num_seeds}")
-    if (save_buffer or tensorboard or checkpoint_every) and run_dir is None:
-        raise ValueError("save_buffer, tensorboard and checkpoint_every need run_dir (or resume)")
+    if (save_buffer or tensorboard or checkpoint_every or save_episode) and run_dir is None and resume is None:
+        raise ValueError("save_buffer, tensorboard, checkpoint_every and save_episode need run_dir (or resume)")
     chunk = config.epochs_per_chunk
     checkpoint_every = max(checkpoint_every or chunk, chunk)
     from hjax.memory import check_fits
@@ -527,6 +529,9 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
         from hjax.plot import plot
 
         plot(result, run_dir / "curves.png")
+        if save_episode:
+            final = jax.device_get(result.state if num_seeds is None else result.seed_state(0))
+            runs.write_episode(config, final, jax.random.PRNGKey(config.seed), runs.default_episode_path(config, run_dir))
     return result
 
 

@@ -133,6 +133,13 @@ def test_cli_train_eval_plot(tmp_path, capsys):
     assert len(runs.read_metrics(run)["env_steps"]) == 4
     assert cli.main(["plot", str(run), str(run), "--out", str(tmp_path / "c.png")]) == 0
     assert (tmp_path / "c.png").stat().st_size > 10_000
+    assert cli.main(["eval", str(run), "--episodes", "2", "--render", str(tmp_path / "ep.png")]) == 0
+    assert (tmp_path / "ep.png").stat().st_size > 5_000
+
+
+def test_train_saves_a_watchable_episode(tmp_path):
+    hjax.train(tiny(num_epochs=2), run_dir=tmp_path, save_episode=True, progress_bar=False)
+    assert (tmp_path / "episode.png").stat().st_size > 5_000
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
