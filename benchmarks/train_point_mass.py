@@ -39,7 +39,7 @@ def learning(seeds: int) -> tuple[list, list]:
     for num_seeds in (None, seeds):
         for strategy in ("future", "none"):
             cfg = base.replace(her_strategy=strategy)
-            r = hjax.train(cfg, num_seeds=num_seeds)
+            r = hjax.train(cfg, num_seeds=num_seeds, progress_bar=False)
             ev = np.atleast_2d(r.metrics["eval/success_rate"])
             final = ev[:, -1]
             med_curve = np.median(ev, axis=0)
@@ -55,6 +55,26 @@ def learning(seeds: int) -> tuple[list, list]:
                            "eval_success_median": med_curve.round(3).tolist()})
             print(markdown_table(headers, rows[-1:]).splitlines()[-1], flush=True)
     return [headers, rows], curves
+
+
+def update_flops(cfg: hjax.Config, trainer) -> float:
+    """FLOPs of one gradient step (a critic step plus 1/policy_delay of an actor step), from XLA's
+    cost analysis of the unscanned steps (a scan's body would be counted once, not per step)."""
+    from hjax.td3 import Batch
+
+    env = cfg.make_env()
+    width = env.observation_size["observation"][0] + env.goal_size
+    b = cfg.batch_size
+    batch = Batch(inputs=np.zeros((b, width), np.float32), next_inputs=np.zeros((b, width), np.float32),
+                  action=np.zeros((b, env.action_size), np.float32), reward=np.zeros((b,), np.float32))
+    td3_state = trainer.td3.init(jax.random.PRNGKey(0), width, env.action_size)
+
+    def flops_of(fn, *args):
+        return (jax.jit(fn).lower(*args).compile().cost_analysis() or {}).get("flops", float("nan"))
+
+    critic = flops_of(trainer.td3.critic_step, td3_state, batch, jax.random.PRNGKey(0))
+    actor = flops_of(trainer.td3.actor_step, td3_state, batch)
+    return critic + actor / cfg.policy_delay
 
 
 def throughput() -> list:
@@ -78,8 +98,7 @@ def throughput() -> list:
         compile_s = time.perf_counter() - t0
         block(run(state))
         run_s, _ = time_call(lambda: run(state), 3)
-        update = jax.jit(trainer.update).lower(state, jax.random.PRNGKey(1)).compile()
-        flops = (update.cost_analysis() or {}).get("flops", float("nan")) / cfg.grad_steps_per_epoch
+        flops = update_flops(cfg, trainer)
         env_rate = epochs * cfg.env_steps_per_epoch / run_s
         grad_rate = epochs * cfg.grad_steps_per_epoch / run_s
         rows.append([name, cfg.num_envs, cfg.grad_steps_per_epoch,
@@ -97,17 +116,9 @@ def fusion() -> list:
     state = jax.jit(trainer.init)(jax.random.PRNGKey(0))
     state, _ = jax.jit(lambda s: trainer.run_epochs(s, 2))(state)  # a non-empty buffer
 
-    def collect(s, key):
-        from hjax import buffer as buffer_lib
-        from hjax import normalizer as norm_lib
-        episodes, _ = trainer.rollout(s, key, cfg.num_envs, True)
-        return (norm_lib.update(s.obs_norm, episodes.observation),
-                norm_lib.update(norm_lib.update(s.goal_norm, episodes.desired_goal), episodes.achieved_goal),
-                buffer_lib.add(s.buffer, episodes))
-
     key = jax.random.PRNGKey(1)
     parts = {
-        "collect (rollout + normalisers + insert)": jax.jit(collect).lower(state, key).compile(),
+        "collect (rollout + normalisers + insert)": jax.jit(trainer.collect).lower(state, key).compile(),
         "updates": jax.jit(trainer.update).lower(state, key).compile(),
         "evaluation rollout": jax.jit(lambda s, k: trainer.rollout(s, k, cfg.num_eval_envs, False)[1]).lower(state, key).compile(),
     }
@@ -137,18 +148,18 @@ def main() -> None:
     parser.add_argument("--skip-learning", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
-    sections, extra, notes = [], {}, []
+
+    def write(name, table, extra=None):
+        headers, rows = table
+        path = write_results(f"train_point_mass_{name}", headers, rows, extra=extra)
+        print(f"\n## {name}\n" + markdown_table(headers, rows) + f"\nwritten: {path}", flush=True)
+
     if not args.skip_learning:
         table, curves = learning(args.seeds)
-        sections.append(("learning", table))
-        extra["curves"] = curves
+        write("learning", table, {"curves": curves})
     if not args.skip_throughput:
-        sections.append(("throughput", throughput()))
-        sections.append(("fusion", fusion()))
-    for name, (headers, rows) in sections:
-        path = write_results(f"train_point_mass_{name}", headers, rows, extra=extra if name == "learning" else None,
-                             notes=" ".join(notes))
-        print(f"\n## {name}\n" + markdown_table(headers, rows) + f"\nwritten: {path}")
+        write("throughput", throughput())
+        write("fusion", fusion())
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ class Trainer(NamedTuple):
     epoch: Callable[[TrainerState], tuple[TrainerState, dict]]
     run_epochs: Callable[[TrainerState, int], tuple[TrainerState, dict]]
     rollout: Callable[..., tuple[Episodes, dict]]
+    collect: Callable[[TrainerState, jax.Array], tuple[TrainerState, dict]]
     update: Callable[[TrainerState, jax.Array], tuple[TD3State, dict]]
     policy: Callable[[TrainerState, Mapping[str, jax.Array]], jax.Array]
 
@@ -127,6 +128,15 @@ class NonFiniteError(FloatingPointError):
         self.metrics = metrics
 
 
+def q_target_bounds(config: Config) -> tuple[float, float]:
+    """Q targets are clipped to the discounted return's range, [r_min, r_max] / (1 - gamma)
+    (HER paper / baselines clip_return: [-1/(1-gamma), 0] for the sparse reward)."""
+    if not config.clip_target:
+        return (-math.inf, math.inf)
+    r_min, r_max = config.make_env().reward_range
+    return (r_min / (1 - config.discount), r_max / (1 - config.discount))
+
+
 def make_trainer(config: Config, mesh=None) -> Trainer:
     """Close over the static `config`; return the pure functions of the run.
 
@@ -141,8 +151,7 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
     obs_dim, goal_dim = sizes["observation"][0], env.goal_size
     act_dim = env.action_size
     gamma = config.discount
-    r_min, r_max = env.reward_range
-    bounds = (r_min / (1 - gamma), r_max / (1 - gamma)) if config.clip_target else (-math.inf, math.inf)
+    bounds = q_target_bounds(config)
     td3 = make_td3(hidden_sizes=config.hidden_sizes, action_size=act_dim, gamma=gamma,
                    tau=config.tau, actor_lr=config.actor_lr, critic_lr=config.critic_lr,
                    target_noise=config.target_noise, target_noise_clip=config.target_noise_clip,
@@ -248,16 +257,21 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
         metrics["replay/positive_reward_fraction_original"] = comp.positive_reward_fraction_original.mean()
         return td3_state, metrics
 
-    def epoch(state: TrainerState) -> tuple[TrainerState, dict]:
-        """One fused training step (see the module docstring)."""
-        key, key_rollout, key_update, key_eval = jax.random.split(state.key, 4)
-        episodes, train_m = rollout(state, key_rollout, config.num_envs, explore=True)
+    def collect(state: TrainerState, key: jax.Array) -> tuple[TrainerState, dict]:
+        """Play num_envs exploratory episodes, fold them into the normalisers and the buffer."""
+        episodes, train_m = rollout(state, key, config.num_envs, explore=True)
         state = state.replace(
             obs_norm=norm_lib.update(state.obs_norm, episodes.observation),
             goal_norm=norm_lib.update(norm_lib.update(state.goal_norm, episodes.desired_goal),
                                       episodes.achieved_goal),
             buffer=jax.vmap(buffer_lib.add)(state.buffer, jax.tree.map(  # env block i -> shard i
                 lambda x: x.reshape(shards, config.num_envs // shards, *x.shape[1:]), episodes)))
+        return state, train_m
+
+    def epoch(state: TrainerState) -> tuple[TrainerState, dict]:
+        """One fused training step (see the module docstring)."""
+        key, key_rollout, key_update, key_eval = jax.random.split(state.key, 4)
+        state, train_m = collect(state, key_rollout)
         td3_state, update_m = update(state, key_update)
         state = state.replace(td3=td3_state)
         _, eval_m = rollout(state, key_eval, config.num_eval_envs, explore=False)
@@ -285,7 +299,7 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
         return jax.lax.scan(lambda s, _: epoch(s), state, None, length=num_epochs)
 
     return Trainer(config=config, td3=td3, init=init, epoch=epoch, run_epochs=run_epochs,
-                   rollout=rollout, update=update, policy=policy)
+                   rollout=rollout, collect=collect, update=update, policy=policy)
 
 
 def make_train(config: Config) -> Callable[[jax.Array], tuple[TrainerState, dict]]:
@@ -519,11 +533,8 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
         if tb_writer is not None:
             tb_writer.close()
 
-    gamma = config.discount
-    r_min, r_max = config.make_env().reward_range
-    bounds = (r_min / (1 - gamma), r_max / (1 - gamma)) if config.clip_target else (-math.inf, math.inf)
     result = Result(config=config, state=state, metrics=_concat(history, axis), num_seeds=num_seeds,
-                    compile_seconds=compile_seconds, run_seconds=run_seconds, q_bounds=bounds,
+                    compile_seconds=compile_seconds, run_seconds=run_seconds, q_bounds=q_target_bounds(config),
                     run_dir=run_dir)
     if run_dir is not None and jax.process_index() == 0:
         from hjax.plot import plot
