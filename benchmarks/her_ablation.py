@@ -1,0 +1,220 @@
+"""HER ablation: every relabeling strategy on one task, many seeds each, with honest statistics.
+
+    python -m benchmarks.her_ablation --env point_mass --seeds 8
+    python -m benchmarks.her_ablation --env reach --seeds 8 --config-overrides num_epochs=50
+
+For each strategy in `hjax.HER_STRATEGIES` (future, final, episode, random, none) it trains
+`--seeds` seeds in one vmap (`hjax.train(config, num_seeds=N)`), all else equal, and reports:
+
+- curves of eval success rate and eval final distance to the goal against env steps: IQM and
+  median over seeds, with 95% stratified-bootstrap confidence intervals of the IQM
+  (`benchmarks.stats`, the method of rliable / Agarwal et al. 2021);
+- replay composition over training (relabeled fraction, success-reward fraction after and
+  before relabeling), median over seeds;
+- a table: final eval success (IQM [95% CI] over seeds, on the last epoch's
+  `num_eval_envs` deterministic episodes), env steps until the IQM curve first reaches 50% and
+  90%, the number of seeds that ever reach 90%, and whether the strategy's final-success CI is
+  disjoint from `none`'s (non-overlapping 95% CIs: a conservative test of a difference).
+
+Writes `benchmarks/results/<name>.md/.json` (default name `her_ablation_<env>`) and the PNGs
+`<name>_curves.png` and `<name>_replay.png` beside them. Host script; not jittable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+import envs
+import hjax
+from benchmarks import stats
+from benchmarks.common import RESULTS_DIR, markdown_table, write_results
+
+REPLAY_KEYS = ("replay/relabeled_fraction", "replay/positive_reward_fraction",
+               "replay/positive_reward_fraction_original")
+FIXED_FIELDS = ("env", "her_strategy")  # set by the script's own arguments
+
+
+def parse_overrides(items: Sequence[str], fixed: Sequence[str] = FIXED_FIELDS) -> dict[str, Any]:
+    """`KEY=VALUE` strings to Config field values. Values are Python literals (`num_epochs=50`,
+    `gamma=0.98`, `clip_target=False`, `env_kwargs={'distance_threshold': 0.1}`); a comma list
+    is a tuple (`hidden_sizes=64,64`, or `hidden_sizes=64,` for one layer); anything else stays
+    a string. Unknown or fixed fields raise `ValueError` (the Config validates the values)."""
+    fields = {f.name for f in dataclasses.fields(hjax.Config)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"invalid override {item!r}; expected KEY=VALUE")
+        if key not in fields:
+            raise ValueError(f"unknown Config field {key!r}; allowed: {', '.join(sorted(fields))}")
+        if key in fixed:
+            raise ValueError(f"{key} is set by this script's arguments, not by --config-overrides")
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        if key == "hidden_sizes" and isinstance(value, int):
+            value = (value,)
+        out[key] = value
+    return out
+
+
+def _curves(metrics: dict[str, np.ndarray], key: str, reps: int, seed: int) -> dict[str, list]:
+    values = np.asarray(metrics[key], np.float64)  # (seeds, epochs)
+    iv = stats.curve_estimates(values, "iqm", reps=reps, seed=seed)
+    return {"iqm": iv.point.tolist(), "iqm_low": iv.low.tolist(), "iqm_high": iv.high.tolist(),
+            "median": np.median(values, axis=0).tolist()}
+
+
+def plot_curves(results: dict[str, dict], steps: np.ndarray, title: str, path: Path) -> None:
+    """Success and distance: IQM line, 95% CI band, median dashed; one colour per strategy."""
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, (key, label) in zip(axes, (("eval/success_rate", "eval success rate"),
+                                       ("eval/final_distance", "eval final distance to goal"))):
+        for strategy, r in results.items():
+            c = r["curves"][key]
+            (line,) = ax.plot(steps, c["iqm"], label=f"{strategy} (IQM)")
+            ax.fill_between(steps, c["iqm_low"], c["iqm_high"], color=line.get_color(), alpha=0.18)
+            ax.plot(steps, c["median"], color=line.get_color(), ls="--", lw=0.9)
+        ax.set_title(f"{label}: IQM, 95% CI; median dashed")
+        ax.set_xlabel("env steps (per seed)")
+        ax.grid(alpha=0.3)
+        if key == "eval/success_rate":
+            ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+
+
+def plot_replay(results: dict[str, dict], steps: np.ndarray, title: str, path: Path) -> None:
+    """Replay composition per strategy: median over seeds of each REPLAY_KEYS fraction."""
+    fig = Figure(figsize=(13, 3.6), layout="constrained")
+    axes = fig.subplots(1, len(REPLAY_KEYS))
+    for ax, key in zip(axes, REPLAY_KEYS):
+        for strategy, r in results.items():
+            ax.plot(steps, r["replay_median"][key], label=strategy)
+        ax.set_title(key.removeprefix("replay/"), fontsize=10)
+        ax.set_xlabel("env steps (per seed)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="point_mass", choices=envs.NAMES)
+    parser.add_argument("--seeds", type=int, default=8, help="seeds per strategy, trained in one vmap")
+    parser.add_argument("--strategies", nargs="+", default=list(hjax.HER_STRATEGIES), choices=hjax.HER_STRATEGIES)
+    parser.add_argument("--config-overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="Config fields, e.g. num_epochs=50 hidden_sizes=64,64 (per-env budgets)")
+    parser.add_argument("--reps", type=int, default=5000, help="bootstrap resamples per interval")
+    parser.add_argument("--name", default=None, help="results file name (default her_ablation_<env>)")
+    args = parser.parse_args()
+    if args.seeds < 2:
+        parser.error("--seeds must be >= 2 for a confidence interval")
+    try:
+        base = hjax.Config(env=args.env, **parse_overrides(args.config_overrides))
+    except ValueError as e:
+        parser.error(str(e))
+    name = args.name or f"her_ablation_{args.env}"
+
+    results: dict[str, dict] = {}
+    steps = None
+    for strategy in args.strategies:
+        cfg = base.replace(her_strategy=strategy)
+        t0 = time.perf_counter()
+        r = hjax.train(cfg, num_seeds=args.seeds, progress_bar=False, verbose=False)
+        wall = time.perf_counter() - t0
+        m = r.metrics
+        steps = np.asarray(m["env_steps"][0], np.float64)  # identical for every seed
+        final = stats.interval_estimates(m["eval/success_rate"][:, -1], "iqm", reps=args.reps, seed=0)
+        curves = {k: _curves(m, k, args.reps, seed=0) for k in ("eval/success_rate", "eval/final_distance")}
+        per_seed = np.asarray(m["eval/success_rate"])
+        results[strategy] = {
+            "final_success": final,
+            "final_success_median": float(np.median(per_seed[:, -1])),
+            "final_distance": stats.interval_estimates(m["eval/final_distance"][:, -1], "iqm", reps=args.reps, seed=0),
+            "steps_to": {lvl: stats.first_reaching(steps, curves["eval/success_rate"]["iqm"], lvl) for lvl in (0.5, 0.9)},
+            "seeds_reaching_90": int(np.sum(per_seed.max(axis=1) >= 0.9)),
+            "curves": curves,
+            "replay_median": {k: np.median(np.asarray(m[k], np.float64), axis=0).tolist() for k in REPLAY_KEYS},
+            "compile_s": r.compile_seconds, "run_s": r.run_seconds, "wall_s": wall,
+        }
+        print(f"{strategy}: final eval success IQM {stats.format_interval(final)}, "
+              f"compile {r.compile_seconds:.1f}s, run {r.run_seconds:.1f}s", flush=True)
+
+    reference = results.get("none")
+    headers = ["her_strategy", "final eval success IQM [95% CI]", "median", "final distance IQM [95% CI]",
+               "env steps to 50% (IQM curve)", "env steps to 90% (IQM curve)", f"seeds reaching 90% (of {args.seeds})",
+               "CI disjoint from none", "final relabeled fraction", "final success-reward fraction",
+               "compile_s", "run_s"]
+    rows = []
+    for strategy, r in results.items():
+        disjoint = "-" if reference is None or strategy == "none" else (
+            "yes" if not bool(r["final_success"].overlaps(reference["final_success"])) else "no")
+        fmt_steps = lambda s: "never" if s is None else int(s)  # noqa: E731
+        rows.append([strategy, stats.format_interval(r["final_success"]), round(r["final_success_median"], 3),
+                     stats.format_interval(r["final_distance"]), fmt_steps(r["steps_to"][0.5]),
+                     fmt_steps(r["steps_to"][0.9]), r["seeds_reaching_90"], disjoint,
+                     round(r["replay_median"]["replay/relabeled_fraction"][-1], 3),
+                     round(r["replay_median"]["replay/positive_reward_fraction"][-1], 3),
+                     round(r["compile_s"], 1), round(r["run_s"], 1)])
+
+    title = f"{args.env}: HER strategies, {args.seeds} seeds each"
+    curves_png, replay_png = RESULTS_DIR / f"{name}_curves.png", RESULTS_DIR / f"{name}_replay.png"
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    plot_curves(results, steps, title, curves_png)
+    plot_replay(results, steps, title + " (replay composition, median over seeds)", replay_png)
+
+    significance = ""
+    if "future" in results and reference is not None:
+        f, n = results["future"]["final_success"], reference["final_success"]
+        verdict = "do not overlap: the difference is significant at this level" if not bool(f.overlaps(n)) else \
+            "overlap: no significant difference shown at this level"
+        significance = (f"future vs none, final eval success IQM: {stats.format_interval(f)} vs "
+                        f"{stats.format_interval(n)}; the 95% CIs {verdict}. ")
+    notes = (
+        significance
+        + f"Each strategy: {args.seeds} seeds (seeds {base.seed}..{base.seed + args.seeds - 1}) trained in one vmap; "
+        f"config: {_config_text(base)}. Final = last epoch ({base.num_epochs}), each seed's eval success over "
+        f"{base.num_eval_envs} deterministic episodes. IQM = interquartile mean over seeds; CI = 95% percentile "
+        f"stratified bootstrap over seeds, {args.reps} resamples, seeded (benchmarks/stats.py). Env steps to 50%/90%: "
+        f"first epoch whose IQM curve reaches the level, in env steps per seed. Replay fractions: median over seeds "
+        f"at the last epoch. Plots: {curves_png.name}, {replay_png.name}.")
+    extra = {
+        "config": base.to_dict(), "seeds": args.seeds, "reps": args.reps, "env_steps": steps.tolist(),
+        "strategies": {s: {"final_success": _iv_dict(r["final_success"]), "final_distance": _iv_dict(r["final_distance"]),
+                           "steps_to_50": r["steps_to"][0.5], "steps_to_90": r["steps_to"][0.9],
+                           "seeds_reaching_90": r["seeds_reaching_90"], "curves": r["curves"],
+                           "replay_median": r["replay_median"], "compile_s": r["compile_s"], "run_s": r["run_s"]}
+                       for s, r in results.items()},
+        "plots": [curves_png.name, replay_png.name],
+    }
+    path = write_results(name, headers, rows, extra=extra, notes=notes)
+    print("\n" + markdown_table(headers, rows) + f"\n\n{notes}\nwritten: {path}, {curves_png}, {replay_png}")
+
+
+def _config_text(cfg: hjax.Config) -> str:
+    default = hjax.Config(env=cfg.env)
+    changed = {k: v for k, v in cfg.to_dict().items() if v != default.to_dict()[k] and k != "her_strategy"}
+    return (f"env={cfg.env}, defaults except {changed}" if changed else f"env={cfg.env}, hjax.Config defaults") + \
+        f" ({cfg.num_epochs} epochs x {cfg.env_steps_per_epoch} env steps, {cfg.grad_steps_per_epoch} grad steps per epoch)"
+
+
+def _iv_dict(iv: stats.Interval) -> dict[str, float]:
+    return {"point": float(iv.point), "low": float(iv.low), "high": float(iv.high)}
+
+
+if __name__ == "__main__":
+    main()
