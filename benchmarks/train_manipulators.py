@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=None, help="override the task's num_epochs")
     parser.add_argument("--strategies", nargs="+", default=["future", "none"], choices=hjax.HER_STRATEGIES)
+    parser.add_argument("--name", default=None, help="results name (default train_ENV, or train_ENV_STRATEGY "
+                                                     "when one strategy runs alone)")
     args = parser.parse_args()
     kw = dict(CONFIGS[args.env])
     if args.epochs is not None:
@@ -79,12 +81,14 @@ def main() -> None:
                 draw_band(ax, env_steps_axis(m), m[key], label)
         finish_axes(ax, title)
     fig.suptitle(f"{args.env}: median and IQR over {args.seeds} seeds")
-    png = RESULTS_DIR / f"train_{args.env}.png"
+    name = args.name or (f"train_{args.env}" if len(args.strategies) > 1
+                         else f"train_{args.env}_{args.strategies[0]}")
+    png = RESULTS_DIR / f"{name}.png"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
     config = {k: v for k, v in base.to_dict().items()}
     path = write_results(
-        f"train_{args.env}", headers, rows,
+        name, headers, rows,
         extra={"config": config, "curves": {s: {k: np.asarray(v).tolist() for k, v in m.items()
                                                  if k in ("env_steps", "eval/success_rate", "eval/final_distance",
                                                           "replay/positive_reward_fraction",
