@@ -2,7 +2,7 @@
 
     python examples/quickstart.py [--epochs 30] [--out runs/quickstart]
 
-Takes about a minute and a half on a 2-core CPU with the default 30 epochs.
+With the default 30 epochs this is the README's demo run plus saving and loading the policy.
 """
 
 import argparse
