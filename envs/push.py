@@ -8,13 +8,15 @@ import jax
 import jax.numpy as jnp
 
 from envs.goal_env import check_param, check_positive
-from envs.planar_arm import (FINGERTIP_HEIGHT, FINGERTIP_RADIUS, PlanarArmEnv, arm_xml,
-                             fingertip_xy, sample_annulus)
+from envs.planar_arm import (FINGERTIP_HEIGHT, FINGERTIP_RADIUS, LINK_LENGTH, REACH, PlanarArmEnv,
+                             arm_xml, fingertip_xy, sample_annulus)
 
 PUCK_RADIUS = 0.03  # m; the puck's centre is at the fingertip's height
 TABLE_HALF_SIZE = 0.45  # m; a rim keeps the puck's centre within TABLE_HALF_SIZE - PUCK_RADIUS
 PUCK = 2  # Brax link index of the puck
 START_CANDIDATES = 16  # rejection-sampling candidates for the puck's start
+ARM_STARTS = ("near_puck", "uniform")
+NEAR_PUCK_SPREAD = 0.05  # m; near_puck: fingertip starts 0-5 cm beyond contact clearance
 
 
 def push_xml(puck_damping: float) -> str:
@@ -57,7 +59,11 @@ class Push(PlanarArmEnv):
     where the fingertip can get behind the puck from any side. The puck starts uniform in the same
     annulus, at least `min_start_distance` from the goal and clear of the fingertip (rejection
     sampling over 16 candidates; if all fail, probability < 1e-7, the one farthest from violating
-    is used). The arm starts at joint angles uniform in [-pi, pi)^2, at rest. The reward is sparse
+    is used). The arm starts at rest with its fingertip 0-5 cm beyond contact clearance from the
+    puck in a random direction (`arm_start="near_puck"`, as Fetch starts its gripper near the
+    object; random elbow side), or at joint angles uniform in [-pi, pi)^2 (`arm_start="uniform"`,
+    where exploration rarely touches the puck and HER's future goals are almost all the puck's
+    start: see README, push results). The reward is sparse
     (0 when the puck is within `distance_threshold` of the goal, else -1) or dense
     (`-||puck - goal||`); success does not end the episode.
 
@@ -72,6 +78,7 @@ class Push(PlanarArmEnv):
         dt: seconds per env step (default 0.04, 25 Hz control as in Fetch), in (0, 0.1].
         min_start_distance: least start distance from puck to goal, metres (default 0.15, three
             default thresholds), in [0, 0.3].
+        arm_start: "near_puck" (default) or "uniform", the arm's start (see above).
         puck_damping: viscous friction of the table on the 1 kg puck, N s / m (default 10.0: a
             pushed puck loses its speed with time constant 0.1 s), > 0.
     """
@@ -93,11 +100,14 @@ class Push(PlanarArmEnv):
         dt: float = 0.04,
         min_start_distance: float = 0.15,
         puck_damping: float = 10.0,
+        arm_start: str = "near_puck",
     ):
         ok = (isinstance(min_start_distance, (int, float)) and not isinstance(min_start_distance, bool)
               and math.isfinite(min_start_distance) and 0 <= min_start_distance <= 0.3)
         check_param("Push", "min_start_distance", min_start_distance, ok, "a number in [0, 0.3]")
         check_positive("Push", "puck_damping", puck_damping)
+        check_param("Push", "arm_start", arm_start, arm_start in ARM_STARTS, " or ".join(map(repr, ARM_STARTS)))
+        self.arm_start = arm_start
         self.min_start_distance = float(min_start_distance)
         self.puck_damping = float(puck_damping)
         super().__init__(xml=push_xml(self.puck_damping), distance_threshold=distance_threshold,
@@ -105,6 +115,29 @@ class Push(PlanarArmEnv):
                          backend=backend, n_frames=n_frames, dt=dt)
 
     def _sample_start(self, key):
+        if self.arm_start == "uniform":
+            return self._sample_start_uniform(key)
+        key_goal, key_puck, key_dir, key_dist, key_elbow = jax.random.split(key, 5)
+        goal = sample_annulus(key_goal, self.GOAL_MIN_RADIUS, self.GOAL_MAX_RADIUS)
+        candidates = sample_annulus(key_puck, self.GOAL_MIN_RADIUS, self.GOAL_MAX_RADIUS, (START_CANDIDATES,))
+        margin = jnp.linalg.norm(candidates - goal, axis=-1) - self.min_start_distance
+        puck = candidates[jnp.where((margin >= 0).any(), jnp.argmax(margin >= 0), jnp.argmax(margin))]
+        # Fingertip just clear of the puck, in a random direction (pointed back inward when the
+        # point would be out of reach), then two-link inverse kinematics with a random elbow.
+        theta = jax.random.uniform(key_dir, (), jnp.float32, -jnp.pi, jnp.pi)
+        direction = jnp.stack([jnp.cos(theta), jnp.sin(theta)])
+        clearance = PUCK_RADIUS + FINGERTIP_RADIUS + 0.01
+        d = clearance + jax.random.uniform(key_dist, (), jnp.float32, 0.0, NEAR_PUCK_SPREAD)
+        target = puck + d * direction
+        target = jnp.where(jnp.linalg.norm(target) > REACH - 0.005, puck - d * direction, target)
+        r = jnp.clip(jnp.linalg.norm(target), 1e-3, REACH - 1e-4)
+        elbow = jnp.where(jax.random.bernoulli(key_elbow), 1.0, -1.0)
+        q2 = 2.0 * elbow * jnp.arccos(r / (2.0 * LINK_LENGTH))  # fingertip = 2L cos(q2/2) at angle q1 + q2/2
+        q1 = jnp.arctan2(target[1], target[0]) - q2 / 2.0
+        q_arm = jnp.stack([q1, q2]).astype(jnp.float32)
+        return jnp.concatenate([q_arm, puck]), goal
+
+    def _sample_start_uniform(self, key):
         key_arm, key_goal, key_puck = jax.random.split(key, 3)
         q_arm = jax.random.uniform(key_arm, (2,), jnp.float32, -jnp.pi, jnp.pi)
         goal = sample_annulus(key_goal, self.GOAL_MIN_RADIUS, self.GOAL_MAX_RADIUS)
