@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 WORKER = r"""
 import json, sys, time

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import hjax
-from hjax import runs, sharding
-from hjax.train import _compiled, resolve, seed_keys
+from hjax import sharding
+from hjax.train import resolve
 
 pytestmark = pytest.mark.skipif(jax.device_count() < 4, reason="needs 4 (simulated) devices")
 
