@@ -14,7 +14,7 @@ from envs.planar_arm import (FINGERTIP_HEIGHT, FINGERTIP_RADIUS, LINK_LENGTH, RE
 PUCK_RADIUS = 0.03  # m; the puck's centre is at the fingertip's height
 TABLE_HALF_SIZE = 0.45  # m; a rim keeps the puck's centre within TABLE_HALF_SIZE - PUCK_RADIUS
 PUCK = 2  # Brax link index of the puck
-START_CANDIDATES = 16  # rejection-sampling candidates for the puck's start
+START_CANDIDATES = 32  # rejection-sampling candidates for the (puck start, goal) pair
 ARM_STARTS = ("near_puck", "uniform")
 NEAR_PUCK_SPREAD = 0.05  # m; near_puck: fingertip starts 0-5 cm beyond contact clearance
 
@@ -55,11 +55,14 @@ class Push(PlanarArmEnv):
 
     Observation (14,): `[cos q, sin q, qdot, fingertip_xy, puck_xy, puck_velocity_xy,
     puck_xy - fingertip_xy]`. `achieved_goal` (2,): the puck's (x, y) in metres (its z is fixed).
-    `desired_goal` (2,): uniform by area in the annulus `0.1 <= |g| <= 0.3` m around the shoulder,
-    where the fingertip can get behind the puck from any side. The puck starts uniform in the same
-    annulus, at least `min_start_distance` from the goal and clear of the fingertip (rejection
-    sampling over 16 candidates; if all fail, probability < 1e-7, the one farthest from violating
-    is used). The arm starts at rest with its fingertip 0-5 cm beyond contact clearance from the
+    `desired_goal` (2,): a point of the annulus `0.1 <= |g| <= 0.3` m around the shoulder, where
+    the fingertip can get behind the puck from any side, at a distance in
+    [`min_start_distance`, `max_start_distance`] (default 0.15-0.25 m; FetchPush's goals lie
+    0.16 m from the object on average) from the puck's start, uniform by area in that ring around
+    the puck. The puck starts uniform in the same annulus, clear of the fingertip (rejection
+    sampling over 32 candidate pairs; if all fail, probability < 1e-6 at the
+    default distances, the pair farthest from
+    violating is used). The arm starts at rest with its fingertip 0-5 cm beyond contact clearance from the
     puck in a random direction (`arm_start="near_puck"`, as Fetch starts its gripper near the
     object; random elbow side), or at joint angles uniform in [-pi, pi)^2 (`arm_start="uniform"`,
     where exploration rarely touches the puck and HER's future goals are almost all the puck's
@@ -78,6 +81,8 @@ class Push(PlanarArmEnv):
         dt: seconds per env step (default 0.04, 25 Hz control as in Fetch), in (0, 0.1].
         min_start_distance: least start distance from puck to goal, metres (default 0.15, three
             default thresholds), in [0, 0.3].
+        max_start_distance: greatest start distance from puck to goal, metres (default 0.25), in
+            (min_start_distance, 0.6]; 0.6 allows any two points of the annulus.
         arm_start: "near_puck" (default) or "uniform", the arm's start (see above).
         puck_damping: viscous friction of the table on the 1 kg puck, N s / m (default 10.0: a
             pushed puck loses its speed with time constant 0.1 s), > 0.
@@ -99,16 +104,22 @@ class Push(PlanarArmEnv):
         n_frames: int | None = None,
         dt: float = 0.04,
         min_start_distance: float = 0.15,
+        max_start_distance: float = 0.25,
         puck_damping: float = 10.0,
         arm_start: str = "near_puck",
     ):
         ok = (isinstance(min_start_distance, (int, float)) and not isinstance(min_start_distance, bool)
               and math.isfinite(min_start_distance) and 0 <= min_start_distance <= 0.3)
         check_param("Push", "min_start_distance", min_start_distance, ok, "a number in [0, 0.3]")
+        ok = (isinstance(max_start_distance, (int, float)) and not isinstance(max_start_distance, bool)
+              and math.isfinite(max_start_distance) and min_start_distance < max_start_distance <= 0.6)
+        check_param("Push", "max_start_distance", max_start_distance, ok,
+                    f"a number in (min_start_distance={min_start_distance}, 0.6]")
         check_positive("Push", "puck_damping", puck_damping)
         check_param("Push", "arm_start", arm_start, arm_start in ARM_STARTS, " or ".join(map(repr, ARM_STARTS)))
         self.arm_start = arm_start
         self.min_start_distance = float(min_start_distance)
+        self.max_start_distance = float(max_start_distance)
         self.puck_damping = float(puck_damping)
         super().__init__(xml=push_xml(self.puck_damping), distance_threshold=distance_threshold,
                          episode_length=episode_length, reward_type=reward_type,
@@ -117,11 +128,8 @@ class Push(PlanarArmEnv):
     def _sample_start(self, key):
         if self.arm_start == "uniform":
             return self._sample_start_uniform(key)
-        key_goal, key_puck, key_dir, key_dist, key_elbow = jax.random.split(key, 5)
-        goal = sample_annulus(key_goal, self.GOAL_MIN_RADIUS, self.GOAL_MAX_RADIUS)
-        candidates = sample_annulus(key_puck, self.GOAL_MIN_RADIUS, self.GOAL_MAX_RADIUS, (START_CANDIDATES,))
-        margin = jnp.linalg.norm(candidates - goal, axis=-1) - self.min_start_distance
-        puck = candidates[jnp.where((margin >= 0).any(), jnp.argmax(margin >= 0), jnp.argmax(margin))]
+        key_pair, key_dir, key_dist, key_elbow = jax.random.split(key, 4)
+        puck, goal = self._sample_puck_goal(key_pair)
         # Fingertip just clear of the puck, in a random direction (pointed back inward when the
         # point would be out of reach), then two-link inverse kinematics with a random elbow.
         theta = jax.random.uniform(key_dir, (), jnp.float32, -jnp.pi, jnp.pi)
@@ -138,18 +146,31 @@ class Push(PlanarArmEnv):
         return jnp.concatenate([q_arm, puck]), goal
 
     def _sample_start_uniform(self, key):
-        key_arm, key_goal, key_puck = jax.random.split(key, 3)
+        key_arm, key_pair = jax.random.split(key)
         q_arm = jax.random.uniform(key_arm, (2,), jnp.float32, -jnp.pi, jnp.pi)
-        goal = sample_annulus(key_goal, self.GOAL_MIN_RADIUS, self.GOAL_MAX_RADIUS)
-        candidates = sample_annulus(key_puck, self.GOAL_MIN_RADIUS, self.GOAL_MAX_RADIUS,
-                                    (START_CANDIDATES,))  # (START_CANDIDATES, 2)
         clearance = PUCK_RADIUS + FINGERTIP_RADIUS + 0.01
-        margin = jnp.minimum(
-            jnp.linalg.norm(candidates - goal, axis=-1) - self.min_start_distance,
-            jnp.linalg.norm(candidates - fingertip_xy(q_arm), axis=-1) - clearance)
-        valid = margin >= 0  # (START_CANDIDATES,)
+        puck, goal = self._sample_puck_goal(key_pair, avoid=fingertip_xy(q_arm), clearance=clearance)
+        return jnp.concatenate([q_arm, puck]), goal
+
+    def _sample_puck_goal(self, key, avoid=None, clearance=0.0):
+        """The puck's start and the goal, both in the annulus, the goal at a distance in
+        [min_start_distance, max_start_distance] from the puck (uniform by area in that ring
+        around it), and the puck at least `clearance` from `avoid`. Rejection sampling over
+        START_CANDIDATES pairs; if none passes (probability < 1e-6 at the defaults), the pair
+        farthest from violating a constraint is used."""
+        key_puck, key_r, key_theta = jax.random.split(key, 3)
+        pucks = sample_annulus(key_puck, self.GOAL_MIN_RADIUS, self.GOAL_MAX_RADIUS, (START_CANDIDATES,))
+        lo, hi = self.min_start_distance, self.max_start_distance
+        r = jnp.sqrt(jax.random.uniform(key_r, (START_CANDIDATES,), jnp.float32, lo ** 2, hi ** 2))
+        theta = jax.random.uniform(key_theta, (START_CANDIDATES,), jnp.float32, -jnp.pi, jnp.pi)
+        goals = pucks + r[:, None] * jnp.stack([jnp.cos(theta), jnp.sin(theta)], axis=-1)
+        goal_r = jnp.linalg.norm(goals, axis=-1)
+        margin = jnp.minimum(goal_r - self.GOAL_MIN_RADIUS, self.GOAL_MAX_RADIUS - goal_r)
+        if avoid is not None:
+            margin = jnp.minimum(margin, jnp.linalg.norm(pucks - avoid, axis=-1) - clearance)
+        valid = margin >= 0
         pick = jnp.where(valid.any(), jnp.argmax(valid), jnp.argmax(margin))
-        return jnp.concatenate([q_arm, candidates[pick]]), goal
+        return pucks[pick], goals[pick]
 
     def _observe(self, physics) -> jax.Array:
         arm = self._arm_observation(physics)

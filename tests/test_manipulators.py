@@ -57,9 +57,11 @@ def test_push_start_states():
     for p in (goal, puck):  # both on the table, in the annulus the fingertip can work around
         r = np.linalg.norm(p, axis=-1)
         assert r.min() >= env.GOAL_MIN_RADIUS - 1e-6 and r.max() <= env.GOAL_MAX_RADIUS + 1e-6
-    # The puck starts away from the goal (>= 3 thresholds) and clear of the fingertip.
+    # The puck starts away from the goal (>= 3 thresholds, <= max_start_distance) and clear of
+    # the fingertip.
     assert env.min_start_distance >= 3 * env.distance_threshold - 1e-9
-    assert np.linalg.norm(puck - goal, axis=-1).min() >= env.min_start_distance - 1e-6
+    gap = np.linalg.norm(puck - goal, axis=-1)
+    assert gap.min() >= env.min_start_distance - 1e-6 and gap.max() <= env.max_start_distance + 1e-6
     tip = np.asarray(s0.obs["observation"][:, 6:8])
     assert np.linalg.norm(puck - tip, axis=-1).min() > PUCK_RADIUS + 0.015
     np.testing.assert_array_equal(s0.metrics["success"], 0.0)
@@ -199,6 +201,8 @@ def test_validation_errors():
         envs.make("reach", goal_min_radius=-0.1)
     with pytest.raises(ValueError, match="min_start_distance=0.5"):
         envs.make("push", min_start_distance=0.5)
+    with pytest.raises(ValueError, match="max_start_distance=0.1"):
+        envs.make("push", max_start_distance=0.1)  # below min_start_distance
     with pytest.raises(ValueError, match="puck_damping=0"):
         envs.make("push", puck_damping=0)
     with pytest.raises(ValueError, match="distance_threshold=-1"):
