@@ -144,6 +144,7 @@ def main() -> None:
         results[strategy] = {
             "final_success": final,
             "final_success_median": float(np.median(per_seed[:, -1])),
+            "final_success_range": (float(per_seed[:, -1].min()), float(per_seed[:, -1].max())),
             "final_distance": stats.interval_estimates(m["eval/final_distance"][:, -1], "iqm", reps=args.reps, seed=0),
             "steps_to": {lvl: stats.first_reaching(steps, curves["eval/success_rate"]["iqm"], lvl) for lvl in (0.5, 0.9)},
             "seeds_reaching_90": int(np.sum(per_seed.max(axis=1) >= 0.9)),
@@ -155,7 +156,7 @@ def main() -> None:
               f"compile {r.compile_seconds:.1f}s, run {r.run_seconds:.1f}s", flush=True)
 
     reference = results.get("none")
-    headers = ["her_strategy", "final eval success IQM [95% CI]", "median", "final distance IQM [95% CI]",
+    headers = ["her_strategy", "final eval success IQM [95% CI]", "median [min, max]", "final distance IQM [95% CI]",
                "env steps to 50% (IQM curve)", "env steps to 90% (IQM curve)", f"seeds reaching 90% (of {args.seeds})",
                "CI disjoint from none", "final relabeled fraction", "final success-reward fraction",
                "compile_s", "run_s"]
@@ -164,7 +165,8 @@ def main() -> None:
         disjoint = "-" if reference is None or strategy == "none" else (
             "yes" if not bool(r["final_success"].overlaps(reference["final_success"])) else "no")
         fmt_steps = lambda s: "never" if s is None else int(s)  # noqa: E731
-        rows.append([strategy, stats.format_interval(r["final_success"]), round(r["final_success_median"], 3),
+        rows.append([strategy, stats.format_interval(r["final_success"]),
+                     "{:.3f} [{:.3f}, {:.3f}]".format(r["final_success_median"], *r["final_success_range"]),
                      stats.format_interval(r["final_distance"]), fmt_steps(r["steps_to"][0.5]),
                      fmt_steps(r["steps_to"][0.9]), r["seeds_reaching_90"], disjoint,
                      round(r["replay_median"]["replay/relabeled_fraction"][-1], 3),

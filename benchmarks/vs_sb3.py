@@ -1,6 +1,7 @@
 """hjax against Stable-Baselines3 (TD3 + HerReplayBuffer) on the same task, in one process.
 
     python -m benchmarks.vs_sb3 [--sb3-budget-s 600] [--hjax-epochs 30] [--seed 0]
+    python -m benchmarks.vs_sb3 --config-overrides hidden_sizes=64,64 num_envs=256 --name vs_sb3_small_nets
     python -m benchmarks.vs_sb3 --quick          # smoke test only: tiny networks and budget
 
 Needs the optional extra: `pip install -e ".[sb3]"`.
@@ -232,6 +233,7 @@ def main() -> None:
     parser.add_argument("--sb3-full-budget", action="store_true", help="keep SB3 training after the target")
     parser.add_argument("--config-overrides", nargs="*", default=[], metavar="KEY=VALUE",
                         help="shared Config fields, e.g. hidden_sizes=64,64 batch_size=128")
+    parser.add_argument("--name", default=None, help="results file name (default vs_sb3, or vs_sb3_quick)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: tiny nets, 3 hjax epochs, 15 s SB3 budget; writes vs_sb3_quick")
     args = parser.parse_args()
@@ -301,7 +303,7 @@ def main() -> None:
         f"excluded). SB3 stopped at {sb['total_env_steps']} env steps after {sb['train_s']:.1f}s "
         f"({'target reached' if sb['time_to_target_s'] is not None and not args.sb3_full_budget else 'budget ' + str(budget) + 's'}).")
     extra = {"config": cfg.to_dict(), "target": args.target, "hjax": hj, "sb3": sb, "ratios": ratios}
-    path = write_results("vs_sb3_quick" if args.quick else "vs_sb3", headers, rows, extra=extra, notes=notes)
+    path = write_results(args.name or ("vs_sb3_quick" if args.quick else "vs_sb3"), headers, rows, extra=extra, notes=notes)
     print("\n" + markdown_table(headers, rows) + f"\n\n{notes}\nwritten: {path}")
 
 
