@@ -1,7 +1,7 @@
 """Learning on reach and push, with HER and without it at the same budget, over seeds in a vmap.
 
     python -m benchmarks.train_manipulators --env reach --seeds 3
-    python -m benchmarks.train_manipulators --env push --seeds 3 [--epochs 300]
+    python -m benchmarks.train_manipulators --env push --seeds 3 [--epochs 300] [--strategies future]
 
 Writes benchmarks/results/train_ENV.{md,json,png}: final eval success (median over seeds, min,
 max) and the epoch/env steps where the median first reaches 50%/90%/95%, wall time (compile
@@ -25,7 +25,7 @@ from hjax.plot import draw_band, env_steps_axis, finish_axes
 # updates dominate the cost: 2 x 256 networks and more envs per update than baselines use.
 CONFIGS = {
     "reach": dict(env="reach", num_envs=32, num_epochs=40, grad_steps_per_epoch=200, hidden_sizes=(256, 256)),
-    "push": dict(env="push", num_envs=64, num_epochs=300, grad_steps_per_epoch=200, hidden_sizes=(256, 256)),
+    "push": dict(env="push", num_envs=64, num_epochs=200, grad_steps_per_epoch=200, hidden_sizes=(256, 256)),
 }
 
 
