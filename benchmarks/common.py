@@ -36,6 +36,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "device": f"{dev.platform}:{getattr(dev, 'device_kind', dev.platform)}",
         "num_devices": jax.device_count(),
         "jax": jax.__version__,
