@@ -67,6 +67,25 @@ def parse_overrides(items: Sequence[str], fixed: Sequence[str] = FIXED_FIELDS) -
     return out
 
 
+def load_reference(path: str, base: hjax.Config, seeds: int, reps: int) -> dict[str, Any]:
+    """'none''s final-success interval from an earlier results JSON of this script, which must
+    have the same config (but for her_strategy), seeds and bootstrap resamples."""
+    import json
+    try:
+        data = json.loads(Path(path).read_text())
+        iv = data["strategies"]["none"]["final_success"]
+        config = {k: v for k, v in data["config"].items() if k != "her_strategy"}
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"--none-from {path}: not a her_ablation results file with a 'none' run ({e!r})") from None
+    ours = {k: v for k, v in json.loads(json.dumps(base.to_dict())).items() if k != "her_strategy"}
+    if config != ours or data.get("seeds") != seeds or data.get("reps") != reps:
+        diff = sorted(k for k in ours if config.get(k) != ours[k])
+        raise ValueError(f"--none-from {path}: its run differs from this one (config fields {diff}, seeds "
+                         f"{data.get('seeds')} vs {seeds}, reps {data.get('reps')} vs {reps})")
+    return {"final_success": stats.Interval(*(np.asarray(iv[k]) for k in ("point", "low", "high"))),
+            "source": path}
+
+
 def _curves(metrics: dict[str, np.ndarray], key: str, reps: int, seed: int) -> dict[str, list]:
     values = np.asarray(metrics[key], np.float64)  # (seeds, epochs)
     iv = stats.curve_estimates(values, "iqm", reps=reps, seed=seed)
@@ -120,6 +139,9 @@ def main() -> None:
                         help="Config fields, e.g. num_epochs=50 hidden_sizes=64,64 (per-env budgets)")
     parser.add_argument("--reps", type=int, default=5000, help="bootstrap resamples per interval")
     parser.add_argument("--name", default=None, help="results file name (default her_ablation_<env>)")
+    parser.add_argument("--none-from", default=None, metavar="RESULTS_JSON",
+                        help="when 'none' is not among --strategies: take its final-success CI from this earlier "
+                             "results file of the same config and seeds (e.g. benchmarks/results/her_ablation_push.json)")
     args = parser.parse_args()
     if args.seeds < 2:
         parser.error("--seeds must be >= 2 for a confidence interval")
@@ -128,6 +150,10 @@ def main() -> None:
     except ValueError as e:
         parser.error(str(e))
     name = args.name or f"her_ablation_{args.env}"
+    try:
+        none_from = load_reference(args.none_from, base, args.seeds, args.reps) if args.none_from else None
+    except ValueError as e:
+        parser.error(str(e))
 
     results: dict[str, dict] = {}
     steps = None
@@ -155,7 +181,7 @@ def main() -> None:
         print(f"{strategy}: final eval success IQM {stats.format_interval(final)}, "
               f"compile {r.compile_seconds:.1f}s, run {r.run_seconds:.1f}s", flush=True)
 
-    reference = results.get("none")
+    reference = results.get("none", none_from)
     headers = ["her_strategy", "final eval success IQM [95% CI]", "median [min, max]", "final distance IQM [95% CI]",
                "env steps to 50% (IQM curve)", "env steps to 90% (IQM curve)", f"seeds reaching 90% (of {args.seeds})",
                "CI disjoint from none", "final relabeled fraction", "final success-reward fraction",
@@ -186,6 +212,10 @@ def main() -> None:
             "overlap: no significant difference shown at this level"
         significance = (f"future vs none, final eval success IQM: {stats.format_interval(f)} vs "
                         f"{stats.format_interval(n)}; the 95% CIs {verdict}. ")
+    if reference is not None and "none" not in results:
+        significance += (f"'CI disjoint from none' compares with none's final eval success IQM "
+                         f"{stats.format_interval(reference['final_success'])} from {reference['source']} "
+                         "(same config, seeds and resamples). ")
     notes = (
         significance
         + f"Each strategy: {args.seeds} seeds (seeds {base.seed}..{base.seed + args.seeds - 1}) trained in one vmap; "
