@@ -1,7 +1,12 @@
 """HER ablation: every relabeling strategy on one task, many seeds each, with honest statistics.
 
     python -m benchmarks.her_ablation --env point_mass --seeds 8
-    python -m benchmarks.her_ablation --env reach --seeds 8 --config-overrides num_epochs=50
+    python -m benchmarks.her_ablation --env reach --seeds 4 --config-overrides hidden_sizes=256,256 num_epochs=20
+    python -m benchmarks.her_ablation --env push --seeds 4 --strategies future none \
+        --config-overrides num_envs=64 hidden_sizes=256,256 num_epochs=200
+    python -m benchmarks.her_ablation --env push --seeds 4 --strategies final episode random \
+        --config-overrides num_envs=64 hidden_sizes=256,256 num_epochs=200 \
+        --none-from benchmarks/results/her_ablation_push.json --name her_ablation_push_more
 
 For each strategy in `hjax.HER_STRATEGIES` (future, final, episode, random, none) it trains
 `--seeds` seeds in one vmap (`hjax.train(config, num_seeds=N)`), all else equal, and reports:
