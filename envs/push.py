@@ -60,10 +60,9 @@ class Push(PlanarArmEnv):
     [`min_start_distance`, `max_start_distance`] (default 0.15-0.25 m; FetchPush's goals lie
     0.16 m from the object on average) from the puck's start, uniform by area in that ring around
     the puck. The puck starts uniform in the same annulus, clear of the fingertip (rejection
-    sampling over 32 candidate pairs; if all fail, probability < 1e-6 at the
-    default distances, the pair farthest from
-    violating is used). The arm starts at rest with its fingertip 0-5 cm beyond contact clearance from the
-    puck in a random direction (`arm_start="near_puck"`, as Fetch starts its gripper near the
+    sampling over 32 candidate pairs; if all fail, probability < 1e-6 at the default distances,
+    the pair farthest from violating is used). The arm starts at rest with its fingertip 0-5 cm
+    beyond contact clearance from the puck in a random direction (`arm_start="near_puck"`, as Fetch starts its gripper near the
     object; random elbow side), or at joint angles uniform in [-pi, pi)^2 (`arm_start="uniform"`,
     where exploration rarely touches the puck and HER's future goals are almost all the puck's
     start: see README, push results). The reward is sparse
