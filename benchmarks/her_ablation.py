@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import json
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -75,7 +76,6 @@ def parse_overrides(items: Sequence[str], fixed: Sequence[str] = FIXED_FIELDS) -
 def load_reference(path: str, base: hjax.Config, seeds: int, reps: int) -> dict[str, Any]:
     """'none''s final-success interval from an earlier results JSON of this script, which must
     have the same config (but for her_strategy), seeds and bootstrap resamples."""
-    import json
     try:
         data = json.loads(Path(path).read_text())
         iv = data["strategies"]["none"]["final_success"]
