@@ -1,4 +1,4 @@
-"""Actor and twin critic MLPs (flax.linen) over normalised (observation, goal) inputs."""
+"""Actor and critic MLPs (flax.linen) over normalised (observation, goal) inputs."""
 
 from __future__ import annotations
 
@@ -31,8 +31,36 @@ class Actor(nn.Module):
         return jnp.tanh(MLP(self.hidden_sizes, self.action_size)(inputs))
 
 
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+class GaussianActor(nn.Module):
+    """SAC's policy head: mean and log std of a diagonal Gaussian over the pre-tanh action `u`;
+    the action is `tanh(u)` (Haarnoja et al. 2018, Appendix C). The log std is clipped to
+    [LOG_STD_MIN, LOG_STD_MAX] (the SAC authors' code and Stable-Baselines3: -20, 2)."""
+
+    hidden_sizes: Sequence[int]
+    action_size: int
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        out = MLP(self.hidden_sizes, 2 * self.action_size)(inputs)
+        mean, log_std = jnp.split(out, 2, axis=-1)
+        return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+
+
+class Critic(nn.Module):
+    """One Q network `Q(o, g, a)` (DDPG)."""
+
+    hidden_sizes: Sequence[int]
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array, action: jax.Array) -> jax.Array:
+        return MLP(self.hidden_sizes, 1, name="q")(jnp.concatenate([inputs, action], axis=-1))[..., 0]
+
+
 class TwinCritic(nn.Module):
-    """Two independent Q networks `Q_i(o, g, a)` (TD3's clipped double Q)."""
+    """Two independent Q networks `Q_i(o, g, a)` (TD3's clipped double Q; SAC)."""
 
     hidden_sizes: Sequence[int]
 

@@ -11,49 +11,27 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
-from flax import struct
 
+from hjax.learner import ActorCriticState, Batch, clipped_target, init_actor_critic, polyak
 from hjax.networks import Actor, TwinCritic
 
+TD3State = ActorCriticState
+"""Online actor and twin critic, their targets, and both optimiser states."""
 
-@struct.dataclass
-class TD3State:
-    """Everything the learner carries."""
-
-    actor_params: dict
-    critic_params: dict
-    target_actor_params: dict
-    target_critic_params: dict
-    actor_opt_state: optax.OptState
-    critic_opt_state: optax.OptState
-
-
-@struct.dataclass
-class Batch:
-    """A normalised learner batch: policy inputs are `concat(norm(o), norm(g))`."""
-
-    inputs: jax.Array  # (B, obs_dim + goal_dim)
-    next_inputs: jax.Array  # (B, obs_dim + goal_dim)
-    action: jax.Array  # (B, action_dim)
-    reward: jax.Array  # (B,)
+__all__ = ["TD3", "TD3State", "Batch", "make_td3", "polyak", "smoothed_target_action", "td3_target"]
 
 
 def td3_target(reward: jax.Array, q1_next: jax.Array, q2_next: jax.Array, gamma: float,
                low: float, high: float) -> jax.Array:
     """Clipped double-Q target (TD3 Eq. 10) clipped to the return bound (HER: clip_return):
     `y = clip(r + gamma * min(Q1'(s', a~), Q2'(s', a~)), low, high)`."""
-    return jnp.clip(reward + gamma * jnp.minimum(q1_next, q2_next), low, high)
+    return clipped_target(reward, jnp.minimum(q1_next, q2_next), gamma, low, high)
 
 
 def smoothed_target_action(action: jax.Array, noise: jax.Array, noise_std: float,
                            noise_clip: float) -> jax.Array:
     """Target-policy smoothing (TD3 Eq. 14): `a~ = clip(a + clip(std * eps, -c, c), -1, 1)`."""
     return jnp.clip(action + jnp.clip(noise_std * noise, -noise_clip, noise_clip), -1.0, 1.0)
-
-
-def polyak(target, online, tau: float):
-    """`target <- (1 - tau) * target + tau * online` (TD3 Alg. 1, last line)."""
-    return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
 
 
 class TD3(NamedTuple):
@@ -78,15 +56,7 @@ def make_td3(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_
     low, high = target_bounds
 
     def init(key: jax.Array, input_size: int, act_size: int) -> TD3State:
-        key_actor, key_critic = jax.random.split(key)
-        x = jnp.zeros((1, input_size), jnp.float32)
-        a = jnp.zeros((1, act_size), jnp.float32)
-        actor_params = actor.init(key_actor, x)
-        critic_params = critic.init(key_critic, x, a)
-        return TD3State(actor_params=actor_params, critic_params=critic_params,
-                        target_actor_params=actor_params, target_critic_params=critic_params,
-                        actor_opt_state=actor_opt.init(actor_params),
-                        critic_opt_state=critic_opt.init(critic_params))
+        return init_actor_critic(actor, critic, actor_opt, critic_opt, key, input_size, act_size)
 
     def critic_loss(critic_params, target_actor_params, target_critic_params, batch: Batch,
                     noise: jax.Array):

@@ -9,7 +9,10 @@ import pytest
 import hjax
 from hjax import normalizer as norm_lib
 from hjax.counter import Counter, to_int
-from hjax.td3 import Batch, make_td3, polyak, smoothed_target_action, td3_target
+from hjax.td3 import make_td3, polyak, smoothed_target_action, td3_target
+from learner_refs import np_actor as _np_actor
+from learner_refs import np_twin_critic as _np_critic
+from learner_refs import random_batch
 
 IN, ACT, B = 6, 2, 32
 GAMMA, LOW, HIGH = 0.98, -50.0, 0.0
@@ -24,29 +27,7 @@ def _td3(**overrides):
 
 
 def _batch(key):
-    k = jax.random.split(key, 4)
-    return Batch(inputs=jax.random.normal(k[0], (B, IN)), next_inputs=jax.random.normal(k[1], (B, IN)),
-                 action=jax.random.uniform(k[2], (B, ACT), minval=-1, maxval=1),
-                 reward=-(jax.random.uniform(k[3], (B,)) < 0.7).astype(jnp.float32))
-
-
-def _np_mlp(params, x):
-    """NumPy forward of hjax.networks.MLP from its flax parameter dict."""
-    layers = sorted(params, key=lambda n: int(n.split("_")[1]))
-    for i, name in enumerate(layers):
-        x = x @ np.asarray(params[name]["kernel"]) + np.asarray(params[name]["bias"])
-        if i < len(layers) - 1:
-            x = np.maximum(x, 0.0)
-    return x
-
-
-def _np_actor(params, x):
-    return np.tanh(_np_mlp(params["params"]["MLP_0"], x))
-
-
-def _np_critic(params, x, a):
-    xa = np.concatenate([x, a], axis=-1)
-    return _np_mlp(params["params"]["q1"], xa)[:, 0], _np_mlp(params["params"]["q2"], xa)[:, 0]
+    return random_batch(key, B, IN, ACT)
 
 
 def test_td3_target_matches_numpy():

@@ -1,0 +1,74 @@
+"""DDPG (Lillicrap et al. 2016) as the HER paper and OpenAI baselines' HER run it.
+
+One critic, a deterministic tanh actor, no target-policy smoothing; the actor and both targets
+are updated after every critic step; Q targets are clipped to the return bound and the actor
+loss carries the action L2 penalty (Andrychowicz et al. 2017, Appendix A; baselines
+`her/ddpg.py`: clip_return, action_l2). Baselines moves its targets once per 40 gradient steps;
+here they move after every step with `tau`, as in DDPG's Algorithm 1 and hjax's TD3.
+
+Pure functions over a frozen `DDPGState`; `make_ddpg` closes over the static hyperparameters.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from hjax.learner import (ActorCriticState, Batch, Learner, clipped_target, critic_metrics,
+                          gaussian_exploration, gradient_step, init_actor_critic,
+                          make_deterministic_actor_step)
+from hjax.networks import Actor, Critic
+
+DDPGState = ActorCriticState
+"""Online actor and critic, their targets, and both optimiser states (the fields TD3 has)."""
+
+
+def ddpg_target(reward: jax.Array, q_next: jax.Array, gamma: float, low: float, high: float) -> jax.Array:
+    """`y = clip(r + gamma * Q'(s', mu'(s')), low, high)` (DDPG Alg. 1 with HER's clip_return)."""
+    return clipped_target(reward, q_next, gamma, low, high)
+
+
+def make_ddpg(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_lr: float,
+              critic_lr: float, action_l2: float, exploration_noise: float,
+              target_bounds: tuple[float, float]) -> Learner:
+    """Build the DDPG functions for fixed hyperparameters."""
+    actor = Actor(tuple(hidden_sizes), action_size)
+    critic = Critic(tuple(hidden_sizes))
+    actor_opt = optax.adam(actor_lr)
+    critic_opt = optax.adam(critic_lr)
+    low, high = target_bounds
+
+    def init(key: jax.Array, input_size: int, act_size: int) -> DDPGState:
+        return init_actor_critic(actor, critic, actor_opt, critic_opt, key, input_size, act_size)
+
+    def critic_loss(critic_params, target_actor_params, target_critic_params, batch: Batch):
+        q_next = critic.apply(target_critic_params, batch.next_inputs,
+                              actor.apply(target_actor_params, batch.next_inputs))
+        target = jax.lax.stop_gradient(ddpg_target(batch.reward, q_next, gamma, low, high))
+        q = critic.apply(critic_params, batch.inputs, batch.action)
+        return jnp.mean(jnp.square(q - target)), q
+
+    def actor_loss(actor_params, critic_params, batch: Batch):
+        """`-mean Q(s, mu(s)) + action_l2 * mean(mu(s)^2)` (baselines HER: pi_loss)."""
+        action = actor.apply(actor_params, batch.inputs)
+        loss = -jnp.mean(critic.apply(critic_params, batch.inputs, action)) + action_l2 * jnp.mean(jnp.square(action))
+        return loss, action
+
+    def critic_step(state: DDPGState, batch: Batch, key: jax.Array) -> tuple[DDPGState, dict]:
+        del key  # no target smoothing: the target is deterministic
+        critic_params, opt_state, loss, q, grads = gradient_step(
+            critic_loss, critic_opt, state.critic_params, state.critic_opt_state,
+            state.target_actor_params, state.target_critic_params, batch)
+        return state.replace(critic_params=critic_params, critic_opt_state=opt_state), critic_metrics(loss, grads, q)
+
+    def policy(actor_params, inputs: jax.Array) -> jax.Array:
+        return actor.apply(actor_params, inputs)
+
+    def explore(actor_params, inputs: jax.Array, key: jax.Array) -> jax.Array:
+        return gaussian_exploration(policy(actor_params, inputs), key, exploration_noise)
+
+    return Learner(init=init, critic_step=critic_step,
+                   actor_step=make_deterministic_actor_step(actor_loss, actor_opt, tau),
+                   policy=policy, explore=explore, critic_loss=critic_loss, actor_loss=actor_loss,
+                   policy_delay=1)

@@ -1,0 +1,208 @@
+"""DDPG and SAC pieces against NumPy: targets, losses, the tanh-Gaussian density, the temperature,
+Polyak and the every-step schedule."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from hjax.ddpg import ddpg_target, make_ddpg
+from hjax.sac import alpha_loss, make_sac, sac_target, tanh_gaussian_sample
+from learner_refs import np_actor, np_critic, np_gaussian_actor, np_twin_critic, random_batch
+
+IN, ACT, B = 6, 2, 32
+GAMMA, LOW, HIGH = 0.98, -50.0, 0.0
+
+
+def _ddpg(**overrides):
+    kw = dict(hidden_sizes=(16, 16), action_size=ACT, gamma=GAMMA, tau=0.05, actor_lr=1e-3,
+              critic_lr=1e-3, action_l2=1.0, exploration_noise=0.2, target_bounds=(LOW, HIGH))
+    return make_ddpg(**{**kw, **overrides})
+
+
+def _sac(**overrides):
+    kw = dict(hidden_sizes=(16, 16), action_size=ACT, gamma=GAMMA, tau=0.05, actor_lr=1e-3,
+              critic_lr=1e-3, alpha_lr=1e-3, init_alpha=0.5, target_entropy=None, target_bounds=(LOW, HIGH))
+    return make_sac(**{**kw, **overrides})
+
+
+def _close(actual, expected, rtol=1e-4, atol=1e-5):
+    np.testing.assert_allclose(np.asarray(actual), expected, rtol=rtol, atol=atol)
+
+
+# ---- DDPG ------------------------------------------------------------------------------------
+
+def test_ddpg_target_matches_numpy():
+    rng = np.random.default_rng(0)
+    r = -(rng.random(100) < 0.5).astype(np.float32)
+    q = rng.normal(-20, 30, 100).astype(np.float32)
+    expected = np.clip(r + GAMMA * q, LOW, HIGH)
+    _close(ddpg_target(r, q, GAMMA, LOW, HIGH), expected, rtol=1e-6, atol=0)
+    assert (expected == LOW).any() and (expected == HIGH).any()  # both clips exercised
+
+
+def test_ddpg_losses_match_numpy():
+    ddpg = _ddpg()
+    state = ddpg.init(jax.random.PRNGKey(0), IN, ACT)
+    other = ddpg.init(jax.random.PRNGKey(1), IN, ACT)  # distinct targets: which params each loss uses
+    batch = random_batch(jax.random.PRNGKey(2), B, IN, ACT)
+    loss, q = ddpg.critic_loss(state.critic_params, other.actor_params, other.critic_params, batch)
+
+    x, x2, a, r = (np.asarray(v) for v in (batch.inputs, batch.next_inputs, batch.action, batch.reward))
+    y = np.clip(r + GAMMA * np_critic(other.critic_params, x2, np_actor(other.actor_params, x2)), LOW, HIGH)
+    c = np_critic(state.critic_params, x, a)
+    _close(loss, np.mean((c - y) ** 2))
+    _close(q, c)
+
+    actor_loss, action = ddpg.actor_loss(state.actor_params, other.critic_params, batch)
+    pi = np_actor(state.actor_params, x)
+    _close(actor_loss, -np.mean(np_critic(other.critic_params, x, pi)) + 1.0 * np.mean(pi ** 2))
+    _close(action, pi, atol=1e-6)
+
+
+def test_ddpg_updates_actor_and_targets_every_step():
+    """One critic step then one actor step per batch (no delay); targets move by Polyak each time."""
+    tau = 0.3
+    ddpg = _ddpg(tau=tau)
+    assert ddpg.policy_delay == 1
+    state = ddpg.init(jax.random.PRNGKey(0), IN, ACT)
+    critic_step, actor_step = jax.jit(ddpg.critic_step), jax.jit(ddpg.actor_step)
+    for i in range(3):
+        batch = random_batch(jax.random.PRNGKey(10 + i), B, IN, ACT)
+        old = state
+        state, m_critic = critic_step(state, batch, jax.random.PRNGKey(20 + i))
+        state, m_actor = actor_step(state, batch, jax.random.PRNGKey(30 + i))
+        assert np.isfinite(m_critic["loss/critic"]) and np.isfinite(m_actor["loss/actor"])
+        for online, target_old, target_new in ((state.actor_params, old.target_actor_params, state.target_actor_params),
+                                               (state.critic_params, old.target_critic_params, state.target_critic_params)):
+            jax.tree.map(lambda o, t, n: _close(n, (1 - tau) * np.asarray(t) + tau * np.asarray(o), 1e-6, 1e-7),
+                         online, target_old, target_new)
+        changed = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))), old.actor_params, state.actor_params)
+        assert all(jax.tree.leaves(changed))  # the actor moved at this very step
+
+
+def test_ddpg_critic_step_ignores_the_key():
+    """No target smoothing: the critic update is a function of the batch only."""
+    ddpg = _ddpg()
+    state = ddpg.init(jax.random.PRNGKey(0), IN, ACT)
+    batch = random_batch(jax.random.PRNGKey(1), B, IN, ACT)
+    a, _ = ddpg.critic_step(state, batch, jax.random.PRNGKey(2))
+    b, _ = ddpg.critic_step(state, batch, jax.random.PRNGKey(3))
+    jax.tree.map(np.testing.assert_array_equal, a.critic_params, b.critic_params)
+
+
+def test_gaussian_exploration_of_ddpg():
+    ddpg = _ddpg(exploration_noise=0.2)
+    state = ddpg.init(jax.random.PRNGKey(0), IN, ACT)
+    x = jax.random.normal(jax.random.PRNGKey(1), (4000, IN))
+    mean = np.asarray(ddpg.policy(state.actor_params, x))
+    noisy = np.asarray(ddpg.explore(state.actor_params, x, jax.random.PRNGKey(2)))
+    assert np.abs(noisy).max() <= 1.0
+    inner = np.abs(mean) < 0.3  # away from the clip, the noise is N(0, 0.2^2)
+    assert abs(np.std((noisy - mean)[inner]) - 0.2) < 0.01
+
+
+# ---- SAC -------------------------------------------------------------------------------------
+
+def test_tanh_gaussian_log_prob_matches_change_of_variables():
+    """log pi(a) = log N(atanh(a); mean, std) - log|da/du|, computed from a in float64 with scipy."""
+    rng = np.random.default_rng(0)
+    mean = rng.normal(0, 2, (500, 3)).astype(np.float32)
+    log_std = rng.uniform(-3, 1, (500, 3)).astype(np.float32)
+    noise = rng.normal(0, 1, (500, 3)).astype(np.float32)
+    action, log_prob = tanh_gaussian_sample(mean, log_std, noise)
+    u = mean.astype(np.float64) + np.exp(log_std.astype(np.float64)) * noise
+    keep = np.all(np.abs(u) < 7, axis=1)  # where float64 atanh(a) recovers u accurately
+    assert keep.mean() > 0.8
+    a = np.tanh(u)
+    _close(action, a, rtol=1e-5, atol=1e-6)
+    expected = np.sum(stats.norm.logpdf(np.arctanh(a), mean, np.exp(log_std.astype(np.float64)))
+                      - np.log1p(-a ** 2), axis=1)
+    _close(np.asarray(log_prob)[keep], expected[keep], rtol=1e-4, atol=2e-3)
+
+
+def test_tanh_gaussian_density_integrates_to_one_and_stays_finite():
+    """In 1-D the density of a = tanh(u) over (-1, 1) integrates to 1; saturated u stay finite."""
+    for mean, log_std in ((0.0, 0.0), (1.5, -1.0), (-0.7, 0.5)):
+        a = np.linspace(-1 + 1e-6, 1 - 1e-6, 400_001)
+        noise = (np.arctanh(a) - mean) / np.exp(log_std)
+        _, log_prob = jax.jit(tanh_gaussian_sample)(jnp.full((a.size, 1), mean), jnp.full((a.size, 1), log_std),
+                                                   jnp.asarray(noise[:, None], jnp.float32))
+        assert abs(np.trapezoid(np.exp(np.asarray(log_prob, np.float64)), a) - 1.0) < 2e-3
+    _, log_prob = tanh_gaussian_sample(jnp.array([[30.0, -30.0]]), jnp.zeros((1, 2)), jnp.zeros((1, 2)))
+    assert np.isfinite(log_prob).all()  # 1 - tanh(30)^2 is 0 in float32; the stable form is not
+
+
+def test_sac_target_matches_numpy():
+    rng = np.random.default_rng(1)
+    r = -(rng.random(200) < 0.5).astype(np.float32)
+    q1, q2 = (rng.normal(-20, 30, 200).astype(np.float32) for _ in range(2))
+    logp = rng.normal(0, 3, 200).astype(np.float32)
+    expected = np.clip(r + GAMMA * (np.minimum(q1, q2) - 0.3 * logp), LOW, HIGH)
+    _close(sac_target(r, q1, q2, logp, 0.3, GAMMA, LOW, HIGH), expected, rtol=1e-5)
+    assert (expected == LOW).any() and (expected == HIGH).any()
+
+
+def _np_sample(actor_params, x, noise):
+    mean, log_std = np_gaussian_actor(actor_params, x)
+    u = mean + np.exp(log_std) * noise
+    a = np.tanh(u)
+    log_prob = np.sum(stats.norm.logpdf(u, mean, np.exp(log_std)) - np.log(1 - a ** 2), axis=1)
+    return a, log_prob
+
+
+def test_sac_losses_match_numpy():
+    sac = _sac()
+    state = sac.init(jax.random.PRNGKey(0), IN, ACT)
+    other = sac.init(jax.random.PRNGKey(1), IN, ACT)  # distinct targets: which params each loss uses
+    batch = random_batch(jax.random.PRNGKey(2), B, IN, ACT)
+    noise = jax.random.normal(jax.random.PRNGKey(3), (B, ACT))
+    log_alpha = jnp.log(0.3)
+    loss, q1 = sac.critic_loss(state.critic_params, other.actor_params, other.critic_params, log_alpha, batch, noise)
+
+    x, x2, a, r, eps = (np.asarray(v, np.float64) for v in (batch.inputs, batch.next_inputs, batch.action,
+                                                            batch.reward, noise))
+    a2, logp2 = _np_sample(other.actor_params, x2, eps)
+    t1, t2 = np_twin_critic(other.critic_params, x2, a2)
+    y = np.clip(r + GAMMA * (np.minimum(t1, t2) - 0.3 * logp2), LOW, HIGH)
+    c1, c2 = np_twin_critic(state.critic_params, x, a)
+    _close(loss, np.mean((c1 - y) ** 2) + np.mean((c2 - y) ** 2))
+    _close(q1, c1)
+
+    actor_loss, (action, log_prob) = sac.actor_loss(state.actor_params, other.critic_params, log_alpha, batch, noise)
+    pi, logp = _np_sample(state.actor_params, x, eps)
+    _close(actor_loss, np.mean(0.3 * logp - np.minimum(*np_twin_critic(other.critic_params, x, pi))))
+    _close(action, pi, atol=1e-6)
+    _close(log_prob, logp, atol=1e-4)
+
+
+def test_alpha_loss_matches_numpy():
+    logp = np.array([-1.0, 0.5, 2.0], np.float32)
+    _close(alpha_loss(jnp.log(0.2), logp, -2.0), -np.mean(np.log(0.2) * (logp - 2.0)), rtol=1e-6)
+    grad = jax.grad(alpha_loss)(jnp.log(0.2), logp, -2.0)
+    _close(grad, -np.mean(logp - 2.0), rtol=1e-6)  # d/d log_alpha = -(mean log pi + target)
+
+
+@pytest.mark.parametrize("log_std_bias,direction", [(-6.0, +1), (0.0, -1)])
+def test_temperature_moves_entropy_toward_target(log_std_bias, direction):
+    """On a fixed policy, alpha rises while the entropy is below the target (-action_dim) and
+    falls while it is above."""
+    sac = _sac(actor_lr=1e-12, alpha_lr=1e-2)  # the policy (practically) does not move
+    state = sac.init(jax.random.PRNGKey(0), IN, ACT)
+    params = jax.tree.map(lambda p: p, state.actor_params)
+    last = params["params"]["MLP_0"]["Dense_2"]  # mean 0, log std log_std_bias everywhere
+    last["kernel"] = jnp.zeros_like(last["kernel"])
+    last["bias"] = jnp.zeros_like(last["bias"]).at[ACT:].set(log_std_bias)
+    state = state.replace(actor_params=params)
+    batch = random_batch(jax.random.PRNGKey(1), 256, IN, ACT)
+    step = jax.jit(sac.actor_step)
+    alphas, entropies = [], []
+    for i in range(10):
+        state, m = step(state, batch, jax.random.PRNGKey(100 + i))
+        alphas.append(float(m["policy/alpha"]))
+        entropies.append(float(m["policy/entropy"]))
+    assert np.sign(np.mean(entropies) - (-ACT)) == -direction  # the case is what it claims
+    assert all(np.sign(np.diff([0.5] + alphas)) == direction)
+    # Adam's first steps move log alpha by about alpha_lr each
+    _close(np.log(alphas[-1]) - np.log(0.5), direction * 10 * 1e-2, rtol=0.05)
