@@ -1,0 +1,407 @@
+"""hjax.diagnose: verdicts on constructed metric histories, every documented boundary, milestones
+against a plain-Python loop over episodes, seeded runs, live tracking, and old run directories."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+import hjax
+from hjax import diagnose as dg
+from hjax import runs
+
+E = 30  # epochs of a constructed history
+N = 32  # training envs per epoch
+
+
+def cfg(**overrides):
+    return hjax.Config(**{"num_envs": N, "num_epochs": E, **overrides})
+
+
+def history(epochs=E, num_envs=N, **columns):
+    """A healthy history with HER that has not reached a real goal yet (`hindsight_only`);
+    keyword arguments replace whole columns (names with '/' as '__')."""
+    m = {
+        "env_steps": np.arange(1, epochs + 1, dtype=np.uint64) * num_envs * 50,
+        "grad_steps": np.arange(1, epochs + 1, dtype=np.uint64) * 200,
+        "loss/critic": np.full(epochs, 0.25), "loss/actor": np.full(epochs, 5.0),
+        "q/mean": np.full(epochs, -10.0), "q/min": np.full(epochs, -20.0), "q/max": np.full(epochs, -1.0),
+        "grad_norm/critic": np.full(epochs, 2.0), "grad_norm/actor": np.full(epochs, 0.5),
+        "action/saturation": np.zeros(epochs),
+        "train/success_count": np.zeros(epochs), "train/success_rate": np.zeros(epochs),
+        "train/final_distance": np.linspace(1.0, 0.6, epochs),
+        "eval/success_rate": np.zeros(epochs), "eval/final_distance": np.linspace(1.0, 0.5, epochs),
+        "replay/positive_reward_fraction": np.full(epochs, 0.2),
+        "replay/positive_reward_fraction_original": np.zeros(epochs),
+    }
+    for key, value in columns.items():
+        m[key.replace("__", "/")] = np.asarray(value, np.float64)
+    if "train__success_count" in columns:
+        m["train/success_rate"] = m["train/success_count"] / num_envs
+    return m
+
+
+def verdict(m, config=None, **kw):
+    return dg.diagnose_metrics(config or cfg(), m, **kw).verdict
+
+
+def with_values(base, index, values):
+    out = np.array(base, np.float64)
+    out[index] = values
+    return out
+
+
+# ---- the six verdicts ---------------------------------------------------------------------------
+
+def test_hindsight_only_relabeled_rewards_without_real_successes():
+    d = dg.diagnose_metrics(cfg(), history())
+    assert d.verdict == "hindsight_only"
+    ev = d.evidence
+    assert ev.first_success_env_steps is None and ev.milestones == {1000: None, 100: None, 10: None}
+    assert ev.replay_reward_relabeled == pytest.approx(0.2) and ev.replay_reward_original == 0.0
+    assert ev.distance_metric == "eval/final_distance"
+    assert ev.distance_slope == pytest.approx(-0.5 / ((E - 1) * N * 50 / 1000))
+    assert ev.distance_start > ev.distance_end
+    assert (ev.q_bound_low, ev.q_bound_high, ev.q_margin) == (pytest.approx(-50.0), 0.0, pytest.approx(12.5))
+    assert any("distance to the goal falls" in a for a in d.advice)
+    text = str(d)
+    assert text.startswith("verdict: hindsight_only") and "after relabeling 0.2000" in text
+
+
+def test_silent_without_her_says_turn_her_on():
+    m = history(replay__positive_reward_fraction=np.full(E, 0.004),
+                replay__positive_reward_fraction_original=np.full(E, 0.004))
+    d = dg.diagnose_metrics(cfg(her_strategy="none"), m)
+    assert d.verdict == "silent"
+    assert "Turn HER on" in d.advice[0]
+    assert "Use her_strategy='future'" in dg.diagnose_metrics(cfg(her_strategy="random"), m).advice[0]
+    assert "Raise replay_k" in dg.diagnose_metrics(cfg(replay_k=0), m).advice[0]
+
+
+@pytest.mark.parametrize("column", ["replay/positive_reward_fraction", "replay/positive_reward_fraction_original"])
+def test_silent_boundary(column):
+    level = dg.SILENT_REWARD_FRACTION
+    quiet = {"replay/positive_reward_fraction": np.zeros(E), "replay/positive_reward_fraction_original": np.zeros(E)}
+    below = history(**{k.replace("/", "__"): v for k, v in quiet.items()})
+    below[column] = np.full(E, level * (1 - 1e-6))
+    at = dict(below, **{column: np.full(E, level)})
+    assert verdict(below) == "silent"
+    assert verdict(at) == "hindsight_only"
+
+
+def test_solved_boundary():
+    w = dg.window(E, dg.WINDOW_SHARE)
+    assert w == 6
+    at = history(eval__success_rate=with_values(np.zeros(E), slice(E - w, None), dg.SOLVED_LEVEL))
+    below = history(eval__success_rate=with_values(np.zeros(E), slice(E - w, None), dg.SOLVED_LEVEL - 1e-6))
+    d = dg.diagnose_metrics(cfg(), at)
+    assert d.verdict == "solved" and d.evidence.solved_env_steps == (E - w + 1) * N * 50
+    assert verdict(below) == "learning"  # rising eval success, below the solved level
+
+
+@pytest.mark.parametrize("signal", ["train", "eval"])
+def test_learning_boundaries(signal):
+    """10 epochs of 20 envs: windows of 2 epochs = 40 episodes, so 2 late successes is 0.05."""
+    config = cfg(num_envs=20, num_epochs=10)
+    assert dg.window(10, dg.WINDOW_SHARE) == 2 and dg.LEARNING_RATE == 0.05 and dg.LEARNING_FACTOR == 2.0
+
+    def make(early, late):  # successes in each window, spread over its two epochs
+        values = np.zeros(10)
+        values[[0, 1]] = (early - early // 2, early // 2)
+        values[[8, 9]] = (late - late // 2, late // 2)
+        if signal == "train":
+            return history(10, 20, train__success_count=values)
+        return history(10, 20, eval__success_rate=values / 20)
+
+    assert verdict(make(1, 2), config) == "learning"  # late 0.05 = rate, = 2x early 0.025
+    assert verdict(make(0, 1), config) == "hindsight_only"  # late 0.025 < 0.05
+    assert verdict(make(2, 3), config) == "hindsight_only"  # late 0.075 < 2x early 0.05
+    assert verdict(make(2, 4), config) == "learning"
+
+
+def test_unstable_non_finite():
+    d = dg.diagnose_metrics(cfg(), history(q__mean=with_values(np.full(E, -10.0), 6, np.nan)))
+    assert d.verdict == "unstable" and "non-finite q/mean = nan at epoch 7" in d.reasons[0]
+    assert "Lower the learning rates" in d.advice[0]
+
+
+@pytest.mark.parametrize("column,sign", [("q/min", -1), ("q/max", 1)])
+def test_unstable_q_margin_boundary(column, sign):
+    lo, hi = dg.q_target_bounds(cfg())
+    assert (lo, hi) == (pytest.approx(-50.0), 0.0)
+    margin = dg.Q_MARGIN * (hi - lo)
+    edge = lo - margin if sign < 0 else hi + margin
+    base = history()[column]
+    at = history(**{column.replace("/", "__"): with_values(base, 20, edge)})
+    past = history(**{column.replace("/", "__"): with_values(base, 20, edge + sign * 1e-6)})
+    assert verdict(at) == "hindsight_only"
+    d = dg.diagnose_metrics(cfg(), past)
+    assert d.verdict == "unstable" and "margin 12.5" in d.reasons[0] and "Q left its target bound" in d.advice[0]
+    assert verdict(past, cfg(clip_target=False)) == "hindsight_only"  # no bound, no Q check
+
+
+@pytest.mark.parametrize("column", ["loss/critic", "grad_norm/critic", "grad_norm/actor"])
+def test_unstable_blowup_boundary(column):
+    base = np.full(E, 0.25)
+    base[:E // 2] = [0.125, 0.25, 0.5] * 5  # first-half median 0.25
+    limit = dg.BLOWUP_FACTOR * 0.25
+    at = history(**{column.replace("/", "__"): with_values(base, 20, limit)})
+    past = history(**{column.replace("/", "__"): with_values(base, 20, limit * (1 + 1e-9))})
+    early_spike = history(**{column.replace("/", "__"): with_values(base, 3, limit * 4)})
+    assert verdict(at) == "hindsight_only"
+    assert verdict(early_spike) == "hindsight_only"  # a spike in the first half is its own reference
+    d = dg.diagnose_metrics(cfg(), past)
+    assert d.verdict == "unstable" and f"{column} blew up" in d.reasons[0] and "epoch 21" in d.reasons[0]
+
+
+def test_unstable_saturation_boundary():
+    w = dg.window(E, dg.WINDOW_SHARE)
+    at = history(action__saturation=with_values(np.zeros(E), slice(E - w, None), dg.SATURATION_LEVEL))
+    below = history(action__saturation=with_values(np.full(E, 0.9), slice(E - w, None),
+                                                     dg.SATURATION_LEVEL - 1e-6))
+    d = dg.diagnose_metrics(cfg(), at)
+    assert d.verdict == "unstable" and "raise action_l2" in d.advice[0]
+    assert verdict(below) == "hindsight_only"  # only the late window counts
+
+
+def collapse_history(best=0.75, low=0.3, low_epochs=6):
+    values = np.concatenate([np.linspace(0, best, E - low_epochs), np.full(low_epochs, low)])
+    return history(eval__success_rate=values)
+
+
+def test_collapsed_and_its_boundaries():
+    persist = max(dg.COLLAPSE_MIN_EPOCHS, math.ceil(dg.COLLAPSE_SHARE * E))
+    assert persist == 6 and dg.COLLAPSE_DROP == 0.5
+    d = dg.diagnose_metrics(cfg(), collapse_history())
+    assert d.verdict == "collapsed" and "best 0.75" in d.reasons[0] and "Lower actor_lr" in d.advice[0]
+    ceiling = 0.75 * (1 - dg.COLLAPSE_DROP)
+    assert verdict(collapse_history(low=ceiling)) != "collapsed"  # not below
+    assert verdict(collapse_history(low=ceiling - 1e-6)) == "collapsed"
+    assert verdict(collapse_history(low_epochs=persist - 1)) != "collapsed"  # not long enough
+    best = dg.COLLAPSE_MIN_BEST
+    assert verdict(collapse_history(best=best, low=0.0)) == "collapsed"
+    assert verdict(collapse_history(best=best - 1e-6, low=0.0)) != "collapsed"
+
+
+def test_collapse_needs_at_least_min_epochs_in_short_runs():
+    config = cfg(num_epochs=5)  # ceil(0.2 * 5) = 1 < COLLAPSE_MIN_EPOCHS = 2
+    one = history(5, eval__success_rate=[0.2, 0.8, 0.8, 0.8, 0.0])
+    two = history(5, eval__success_rate=[0.2, 0.8, 0.8, 0.0, 0.0])
+    assert verdict(one, config) != "collapsed" and verdict(two, config) == "collapsed"
+
+
+def test_precedence_unstable_over_solved_and_collapsed():
+    solved = history(eval__success_rate=np.ones(E))
+    assert verdict(solved) == "solved"
+    solved["action/saturation"] = np.ones(E)
+    assert verdict(solved) == "unstable"
+    collapsed = collapse_history()
+    collapsed["q/max"] = np.full(E, 100.0)
+    assert verdict(collapsed) == "unstable"
+    assert dg.VERDICTS == ("unstable", "collapsed", "solved", "learning", "hindsight_only", "silent")
+
+
+# ---- milestones ---------------------------------------------------------------------------------
+
+def reference_milestone(successes, per, k):
+    """Plain loop over episodes: the first epoch whose trailing window of whole epochs, as many as
+    fit in k * per episodes (at least the current one), holds >= k successes at a rate >= 1/per."""
+    for e in range(len(successes)):
+        epochs = [e]
+        while epochs[0] > 0 and (len(epochs) + 1) * len(successes[0]) <= k * per:
+            epochs.insert(0, epochs[0] - 1)
+        count = episodes = 0
+        for i in epochs:
+            for ok in successes[i]:
+                count += ok
+                episodes += 1
+        if count >= k and count * per >= episodes:
+            return e
+    return None
+
+
+@pytest.mark.parametrize("num_envs,k", [(7, 3), (32, 3), (32, 1), (300, 3), (2048, 5)])
+def test_milestones_match_a_loop_over_episodes(num_envs, k):
+    rng = np.random.default_rng(num_envs + k)
+    for trial in range(20):
+        epochs = int(rng.integers(1, 60))
+        p = np.clip(np.linspace(rng.uniform(0, 0.002), rng.uniform(0, 0.3), epochs), 0, 1)
+        successes = [list(rng.random(num_envs) < p[e]) for e in range(epochs)]
+        counts = np.array([sum(s) for s in successes])
+        first = next((e for e in range(epochs) if counts[e] > 0), None)
+        assert dg.first_success_epoch(counts) == first
+        found = []
+        for per in dg.MILESTONES:
+            got = dg.milestone_epoch(counts, num_envs, per, k)
+            assert got == reference_milestone(successes, per, k), (num_envs, k, trial, per)
+            found.append(got)
+        order = [first] + found  # first success <= 1/1000 <= 1/100 <= 1/10
+        reached = [x for x in order if x is not None]
+        assert reached == sorted(reached) and order[:len(reached)] == reached
+
+
+def test_milestone_evidence_is_env_steps_at_the_epoch():
+    counts = np.zeros(E)
+    counts[[4, 9, 11, 12]] = (1, 1, 1, 4)  # 1/1000 and 1/100 at epoch index 11, 1/10 at 12 (4 of 32)
+    d = dg.diagnose_metrics(cfg(), history(train__success_count=counts))
+    steps = lambda e: (e + 1) * N * 50  # noqa: E731
+    assert d.evidence.first_success_env_steps == steps(4)
+    assert d.evidence.milestones == {1000: steps(11), 100: steps(11), 10: steps(12)}
+    assert "1/10: 20,800 env steps" in str(d)
+
+
+# ---- seeds --------------------------------------------------------------------------------------
+
+def test_seeded_history_gets_a_verdict_per_seed_and_the_majority():
+    seeds = [history(eval__success_rate=np.ones(E)), history(eval__success_rate=np.ones(E)), history(),
+             history(replay__positive_reward_fraction=np.zeros(E))]
+    counts = [np.zeros(E), np.zeros(E), np.zeros(E), np.zeros(E)]
+    counts[0][3], counts[1][8] = 5, 2
+    for m, c in zip(seeds, counts):
+        m["train/success_count"] = c
+    stacked = {k: np.stack([m[k] for m in seeds]) for k in seeds[0]}
+    d = dg.diagnose_metrics(cfg(), stacked)
+    assert [s.verdict for s in d.per_seed] == ["solved", "solved", "hindsight_only", "silent"]
+    assert d.verdict == "solved" and d.counts == {"solved": 2, "hindsight_only": 1, "silent": 1}
+    for i, s in enumerate(d.per_seed):
+        assert s == dg.diagnose_metrics(cfg(), seeds[i])  # each seed as if alone
+    # medians: the median seed's first success (seeds at epochs 3, 8, never, never -> 2nd = epoch 8)
+    assert d.evidence.first_success_env_steps == 9 * N * 50
+    assert d.evidence.eval_success_late == pytest.approx(0.5)
+    assert "per seed: solved, solved, hindsight_only, silent" in str(d)
+    # a tie goes to the verdict earlier in the precedence
+    tie = {k: v[1:3] for k, v in stacked.items()}
+    assert dg.diagnose_metrics(cfg(), tie).verdict == "solved"
+
+
+def test_diagnosis_round_trips_through_json():
+    d = dg.diagnose_metrics(cfg(), {k: np.stack([v, v]) for k, v in history().items()})
+    again = dg.Diagnosis.from_dict(json.loads(d.to_json()))
+    assert again == d and str(again) == str(d)
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="invalid solved_level=1.5; allowed: a number in"):
+        dg.Thresholds(solved_level=1.5)
+    with pytest.raises(ValueError, match="invalid collapse_min_epochs=0"):
+        dg.Thresholds(collapse_min_epochs=0)
+    with pytest.raises(ValueError, match="metrics shapes"):
+        dg.diagnose_metrics(cfg(), {"a": np.zeros(3), "b": np.zeros(4)})
+    with pytest.raises(TypeError, match="expected a hjax.Result or a run directory"):
+        dg.diagnose(42)
+
+
+def test_thresholds_can_be_overridden():
+    m = history(eval__success_rate=np.full(E, 0.85))
+    assert verdict(m) != "solved"
+    assert verdict(m, thresholds=dg.Thresholds(solved_level=0.8)) == "solved"
+
+
+# ---- live tracking ------------------------------------------------------------------------------
+
+def feed(tracker, m, chunk):
+    lines = []
+    for first in range(0, len(m["env_steps"]), chunk):
+        got = tracker.update({k: v[first:first + chunk] for k, v in m.items()})
+        lines.append((first + chunk, got))
+    return lines
+
+
+def test_tracker_reports_each_milestone_once_when_it_happens():
+    counts = np.zeros(E)
+    counts[[4, 9, 11, 12, 20]] = (1, 1, 1, 4, 9)
+    m = history(train__success_count=counts)
+    lines = feed(dg.Tracker(cfg()), m, chunk=3)
+    said = {epoch: got for epoch, got in lines if got}
+    assert said == {
+        6: ["first successful training episode at 8,000 env steps (epoch 5)"],
+        12: ["successes reached 1 per 1,000 training episodes at 19,200 env steps (epoch 12)",
+             "successes reached 1 per 100 training episodes at 19,200 env steps (epoch 12)"],
+        15: ["successes reached 1 per 10 training episodes at 20,800 env steps (epoch 13)"]}
+
+
+def test_tracker_silence_line_once_at_its_share_of_the_budget():
+    assert math.ceil(dg.SILENCE_SHARE * E) == 8
+    m = history(replay__positive_reward_fraction=np.full(E, 0.003),
+                replay__positive_reward_fraction_original=np.full(E, 0.003))
+    lines = feed(dg.Tracker(cfg(her_strategy="none")), m, chunk=1)
+    said = [(epoch, got) for epoch, got in lines if got]
+    assert len(said) == 1 and said[0][0] == 8
+    text = said[0][1][0]
+    assert text.startswith("silent for 8 of 30 epochs (12,800 env steps)")
+    assert "no successful training episode yet" in text and "0.0030 with original goals" in text
+
+
+def test_tracker_silence_line_says_which_silence():
+    m = history()  # relabeled rewards but no training success
+    (line,) = [got for _, got in feed(dg.Tracker(cfg()), m, chunk=1) if got][0]
+    assert "no successful training episode yet" in line and "below" not in line
+    counts = np.zeros(E)
+    counts[2] = 1  # a success before the silence check: no line
+    m = history(train__success_count=counts)
+    lines = [got for _, got in feed(dg.Tracker(cfg()), m, chunk=1) if got]
+    assert lines == [["first successful training episode at 4,800 env steps (epoch 3)"]]
+
+
+def test_tracker_seeded_and_resumed():
+    counts = np.zeros((3, E))
+    counts[1, 5] = counts[2, 5] = 1
+    m = {k: np.stack([v] * 3) for k, v in history().items()}
+    m["train/success_count"] = counts
+    lines = [got for _, got in feed(dg.Tracker(cfg(), num_seeds=3), m, chunk=10) if got]
+    assert lines == [["first successful training episode at 9,600 env steps (epoch 6; 2 of 3 seeds)"]]
+    resumed = dg.Tracker(cfg(), num_seeds=3, history={k: v[:, :10] for k, v in m.items()})
+    assert resumed.update({k: v[:, 10:] for k, v in m.items()}) == []
+
+
+# ---- run directories ----------------------------------------------------------------------------
+
+OLD_COLUMNS = ("env_steps", "grad_steps", "loss/critic", "loss/actor", "q/mean", "q/min", "q/max",
+               "grad_norm/critic", "grad_norm/actor", "train/success_rate", "eval/success_rate",
+               "eval/final_distance", "replay/positive_reward_fraction")
+
+
+def write_old_run(run_dir, config, m, num_seeds=None):
+    """A run directory as written before diagnosis.json (and some metrics) existed."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.save_config(run_dir, config, num_seeds)
+    seeds = 1 if num_seeds is None else num_seeds
+    with open(run_dir / runs.METRICS_FILE, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch", "seed", *OLD_COLUMNS])
+        for e in range(E):
+            for s in range(seeds):
+                row = [m[c][e] if num_seeds is None else m[c][s, e] for c in OLD_COLUMNS]
+                writer.writerow([e + 1, s, *[int(v) if c.endswith("steps") else float(v)
+                                             for c, v in zip(OLD_COLUMNS, row)]])
+
+
+def test_reads_a_run_directory_written_before_this_feature(tmp_path):
+    counts = np.zeros(E)
+    counts[[4, 9, 11, 12]] = (1, 1, 1, 4)
+    m = history(train__success_count=counts, eval__success_rate=np.linspace(0, 0.5, E))
+    write_old_run(tmp_path / "old", cfg(), m)
+    d = dg.diagnose(tmp_path / "old")
+    assert not (tmp_path / "old" / "diagnosis.json").exists()
+    assert d.verdict == "learning"
+    full = dg.diagnose_metrics(cfg(), m)
+    assert d.evidence.milestones == full.evidence.milestones  # from train/success_rate * num_envs
+    assert d.evidence.replay_reward_original is None and d.evidence.action_saturation is None
+    assert any("positive_reward_fraction_original" in u for u in d.evidence.unavailable)
+    assert any("action/saturation" in u for u in d.evidence.unavailable)
+    assert "unavailable:" in str(d)
+    seeded = {k: np.stack([v, v]) for k, v in m.items()}
+    write_old_run(tmp_path / "seeded", cfg(), seeded, num_seeds=2)
+    assert [s.verdict for s in dg.diagnose(str(tmp_path / "seeded")).per_seed] == ["learning", "learning"]
+
+
+def test_missing_or_invalid_run_directory(tmp_path):
+    with pytest.raises(runs.CheckpointError, match="no such directory"):
+        dg.diagnose(tmp_path / "nowhere")
+    with pytest.raises(runs.CheckpointError, match="config.json is missing"):
+        dg.diagnose(tmp_path)
+    runs.save_config(tmp_path, cfg(), None)
+    with pytest.raises(runs.CheckpointError, match="no metrics.csv"):
+        dg.diagnose(tmp_path)
