@@ -9,20 +9,9 @@
 from hjax.config import HER_STRATEGIES, Config
 from hjax.plot import plot
 from hjax.runs import CheckpointError, load_policy, load_run
-from hjax.train import (
-    METRIC_NAMES,
-    NonFiniteError,
-    Result,
-    Trainer,
-    TrainingInterrupted,
-    TrainerState,
-    make_train,
-    make_trainer,
-    summary,
-    train,
-)
-
-__version__ = "0.1.0"
+from hjax.train import NonFiniteError, Result, TrainingInterrupted, summary, train
+from hjax.trainer import METRIC_NAMES, Trainer, TrainerState, make_train, make_trainer
+from hjax.version import __version__
 
 __all__ = ["CheckpointError", "load_policy", "load_run", "Config", "HER_STRATEGIES", "METRIC_NAMES", "NonFiniteError", "Result", "Trainer", "TrainingInterrupted",
            "TrainerState", "make_train", "make_trainer", "plot", "summary", "train"]

@@ -183,7 +183,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import jax
 
     from hjax import runs
-    from hjax.train import make_trainer
+    from hjax.trainer import make_trainer
 
     if args.episodes < 1:
         return _fail(f"invalid --episodes={args.episodes}; allowed: an integer >= 1")

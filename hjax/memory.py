@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from hjax.config import Config
+from hjax.trainer import make_trainer
 
 WORKSPACE_SAFETY = 3.0  # XLA keeps a few copies of the transient arrays alive at once
 
@@ -79,8 +80,6 @@ def available_bytes(device=None) -> int | None:
 
 def plan(config: Config, num_seeds: int | None = None) -> MemoryPlan:
     """Estimate the memory of training `config` (with `num_seeds` seeds) without allocating."""
-    from hjax.train import make_trainer
-
     trainer = make_trainer(config)
     state = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
     seeds = num_seeds or 1

@@ -24,7 +24,10 @@ from typing import Any
 import jax
 import numpy as np
 
+import envs
 from hjax.config import Config
+from hjax.trainer import COUNTER_NAMES, METRIC_NAMES, make_trainer, seed_keys
+from hjax.version import __version__
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
@@ -38,8 +41,6 @@ class CheckpointError(ValueError):
 
 
 def save_config(run_dir: Path, config: Config, num_seeds: int | None) -> None:
-    from hjax import __version__
-
     payload = {"config": config.to_dict(), "num_seeds": num_seeds, "hjax_version": __version__}
     _atomic_write_text(run_dir / CONFIG_FILE, json.dumps(payload, indent=2))
 
@@ -90,8 +91,6 @@ class MetricsWriter:
     """`metrics.csv`: columns epoch (1-based, epochs completed), seed, then the metric names."""
 
     def __init__(self, run_dir: Path, history: dict[str, np.ndarray] | None):
-        from hjax.train import COUNTER_NAMES, METRIC_NAMES
-
         self.names = list(COUNTER_NAMES + METRIC_NAMES)
         self.path = run_dir / METRICS_FILE
         # Rewrite from the (checkpointed) history, so rows of epochs after the checkpoint vanish.
@@ -243,8 +242,6 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path, epoch: int | None = None) -> LoadedRun:
     """Load the newest (or the given) checkpoint of `run_dir`, checked against its config."""
-    from hjax.train import make_trainer, seed_keys
-
     run_dir = Path(run_dir)
     config, num_seeds = load_config(run_dir)
     checkpointer = Checkpointer(run_dir)
@@ -270,8 +267,6 @@ def load_policy(run_dir: str | Path, seed_index: int = 0, epoch: int | None = No
 
     `obs` is an env observation mapping (`observation`, `desired_goal`, ...) with any leading
     batch shape; for a multi-seed run, `seed_index` picks the seed."""
-    from hjax.train import make_trainer
-
     run = load_run(run_dir, epoch)
     state = run.state
     if run.num_seeds is not None:
@@ -286,9 +281,6 @@ def load_policy(run_dir: str | Path, seed_index: int = 0, epoch: int | None = No
 def write_episode(config: Config, state, key: jax.Array, path: str | Path) -> Path:
     """Roll out one deterministic episode of `state`'s policy and write it with `envs.render`
     (`.html`: Brax's viewer for physics envs; `.png`: a top-down trace, any env). Host side."""
-    import envs
-    from hjax.train import make_trainer
-
     trainer = make_trainer(config)
     env = config.make_env()
 

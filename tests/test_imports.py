@@ -1,0 +1,135 @@
+"""The import graph of hjax/ and envs/ is a tree of rooms (STYLE.md, point 12): no circles, and the
+pure modules (the fused step and what it is built from) import nothing from the host side.
+
+The graph is read from the source with `ast`, counting every import anywhere in a file, inside
+functions included: a lazy import that dodges a circle at run time is a circle all the same."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("hjax", "envs")
+PURE = ("hjax.trainer", "hjax.buffer", "hjax.her", "hjax.td3", "hjax.networks", "hjax.normalizer",
+        "hjax.counter", "hjax.sharding", "hjax.config")
+HOST = ("hjax.train", "hjax.runs", "hjax.cli", "hjax.plot", "hjax.progress", "hjax.demo", "hjax.memory")
+
+
+def module_sources(root: Path = ROOT) -> dict[str, str]:
+    """`{dotted module name: source}` of every .py file of the packages (a package is its __init__)."""
+    sources = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            sources[name] = path.read_text()
+    return sources
+
+
+def import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    """`{module: modules of `sources` it imports}`, from every import statement in the file.
+
+    `import a.b` and `from a import b` point at the module `a.b` when it is one of `sources`,
+    else at the longest enclosing module that is (`a`, the package)."""
+    names = set(sources)
+    packages = {n for n in names if any(m.startswith(n + ".") for m in names)}
+
+    def target(dotted: str) -> str | None:
+        parts = dotted.split(".")
+        for i in range(len(parts), 0, -1):
+            if ".".join(parts[:i]) in names:
+                return ".".join(parts[:i])
+        return None
+
+    graph = {}
+    for name, source in sources.items():
+        edges = set()
+        package = name if name in packages else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(source, filename=name)):
+            if isinstance(node, ast.Import):
+                edges.update(target(alias.name) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from .x import y, from .. import z
+                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join(anchor + ([base] if base else []))
+                for alias in node.names:
+                    edges.add(target(f"{base}.{alias.name}") if f"{base}.{alias.name}" in names else target(base))
+        edges.discard(None)
+        edges.discard(name)
+        graph[name] = edges
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle as `[a, b, ..., a]`, or None (depth-first search, white/grey/black)."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_no_import_circle_in_hjax_or_envs():
+    graph = import_graph(module_sources())
+    assert {"hjax", "hjax.trainer", "hjax.train", "envs", "envs.point_mass"} <= set(graph)
+    cycle = find_cycle(graph)
+    assert cycle is None, "import circle: " + " -> ".join(cycle)
+
+
+def test_pure_modules_import_nothing_from_the_host_side():
+    graph = import_graph(module_sources())
+    for module in PURE:
+        assert module in graph, module
+        host = reachable(graph, module) & set(HOST)
+        assert not host, f"{module} imports host-side modules (directly or through others): {sorted(host)}"
+
+
+def test_runs_and_memory_depend_on_the_pure_trainer_only():
+    graph = import_graph(module_sources())
+    for module in ("hjax.runs", "hjax.memory"):
+        assert "hjax.trainer" in graph[module]
+        assert "hjax.train" not in reachable(graph, module), module
+
+
+def test_checker_sees_lazy_relative_and_package_imports():
+    # A circle closed only by an import inside a function, one through a package __init__, and a
+    # relative import: each must be found (the checker must be able to fail).
+    lazy = {"p": "", "p.a": "from p.b import f\n", "p.b": "def f():\n    from p.a import g\n"}
+    assert find_cycle(import_graph(lazy)) == ["p.a", "p.b", "p.a"]
+    through_init = {"p": "from p.a import x\n", "p.a": "def v():\n    from p import version\n"}
+    assert find_cycle(import_graph(through_init)) == ["p", "p.a", "p"]
+    relative = {"p": "", "p.a": "from . import b\n", "p.b": "from .a import x\n"}
+    assert find_cycle(import_graph(relative)) == ["p.a", "p.b", "p.a"]
+    tree = {"p": "from p import a, b\n", "p.a": "import p.b\n", "p.b": "import numpy\n"}
+    assert find_cycle(import_graph(tree)) is None
+    assert reachable(import_graph(tree), "p.a") == {"p.b"}
