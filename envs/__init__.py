@@ -7,7 +7,9 @@
     state.obs["achieved_goal"], state.obs["desired_goal"], state.reward
 
 `envs.NAMES` lists the registered tasks: `point_mass` (pure jnp), `reach` and `push` (a planar
-two-link arm on Brax physics). `envs.render(env, states, path)` writes a watchable trajectory.
+two-link arm on Brax physics), and Fetch's four tasks with a floating two-finger gripper on MJX:
+`gripper_reach`, `gripper_push`, `gripper_slide`, `gripper_pick_and_place` (`envs.gripper`).
+`envs.render(env, states, path)` writes a watchable trajectory.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import inspect
 from typing import Any, Callable
 
 from envs.goal_env import OBS_KEYS, REWARD_TYPES, GoalEnv
+from envs.gripper import GripperPickAndPlace, GripperPush, GripperReach, GripperSlide
 from envs.point_mass import PointMass
 from envs.push import Push
 from envs.reach import Reach
@@ -25,6 +28,10 @@ _REGISTRY: dict[str, Callable[..., GoalEnv]] = {
     "point_mass": PointMass,
     "reach": Reach,
     "push": Push,
+    "gripper_reach": GripperReach,
+    "gripper_push": GripperPush,
+    "gripper_slide": GripperSlide,
+    "gripper_pick_and_place": GripperPickAndPlace,
 }
 
 
@@ -66,5 +73,6 @@ def _check_name(name: str) -> None:
         raise ValueError(f"unknown env {name!r}; registered envs: {', '.join(NAMES)}")
 
 
-__all__ = ["NAMES", "OBS_KEYS", "REWARD_TYPES", "GoalEnv", "PointMass", "Push", "Reach", "make",
+__all__ = ["NAMES", "OBS_KEYS", "REWARD_TYPES", "GoalEnv", "GripperPickAndPlace", "GripperPush",
+           "GripperReach", "GripperSlide", "PointMass", "Push", "Reach", "make",
            "override_names", "register", "render"]

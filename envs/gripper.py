@@ -1,0 +1,521 @@
+"""A floating two-finger gripper over a table, on MJX: Fetch's four tasks.
+
+`gripper_reach`, `gripper_push`, `gripper_slide` and `gripper_pick_and_place` follow the task
+definitions of the Fetch environments (Plappert et al. 2018, "Multi-Goal Reinforcement Learning";
+openai/gym `gym/envs/robotics/fetch_env.py` and `assets/fetch/*.xml`, now Gymnasium-Robotics):
+25 Hz control, 50 steps, success within 0.05 m, a 4-D action (Cartesian displacement of the
+gripper of up to 5 cm per step and axis, plus a finger command), Fetch's observation layout and
+Fetch's start and goal distributions. Every constant below names its source.
+
+How the gripper is driven. Fetch moves its 7-DoF arm through a mocap body welded to the gripper:
+each step it sets the mocap target to the gripper's current position plus `0.05 * action[:3]`
+and lets the weld (a soft constraint, time constant 0.02 s) pull the gripper there. Here the arm
+is gone: the gripper body hangs from the world on three slide joints (x, y, z), each driven by a
+MuJoCo position actuator whose target is set the same way (current position + 0.05 * action),
+with joint damping for a critically damped response of about the weld's time constant, and
+gravity compensation on the gripper and fingers (MuJoCo's `gravcomp`). This gives the same task
+dynamics as the mocap weld at a fraction of the cost: three joint DoFs and no weld constraint
+rows in the solver, instead of a 6-DoF free body plus six weld rows (see
+`benchmarks/results/gripper_speed.md`). Two fingers slide along the gripper's y axis (Fetch's
+finger geometry, travel and position actuators); the object has a free joint.
+
+Contacts: only the pairs the tasks need (fingers-object and object-table). The gripper cannot
+reach the table: its z joint is limited so the fingertips stay 1 mm above it, so gripper-table
+contacts are never needed. Fingers never touch each other (Fetch excludes that pair too).
+
+Not in the model: the robot's arm, body, and the table's edge (the table is an infinite plane).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from envs.goal_env import GoalEnv, check_param, check_positive_int
+
+with contextlib.redirect_stdout(io.StringIO()):
+    import mujoco
+    from mujoco import mjx
+
+# ---- the scene's constants and their sources -------------------------------------------------
+# Fetch = openai/gym gym/envs/robotics (fetch_env.py, fetch/*.py, assets/fetch/*.xml).
+
+CONTROL_DT = 0.04  # s per env step: Fetch's 20 substeps of 0.002 s (25 Hz)
+EPISODE_LENGTH = 50  # Fetch's max_episode_steps
+DISTANCE_THRESHOLD = 0.05  # m, Fetch's distance_threshold
+MAX_DISPLACEMENT = 0.05  # m per step per axis at |action| = 1 (Fetch: pos_ctrl *= 0.05)
+
+OBJECT_HALF_SIZE = 0.025  # m, the cube (Fetch push.xml / pick_and_place.xml object0 box)
+OBJECT_MASS = 2.0  # kg, cube and puck (Fetch object0 mass="2")
+PUCK_RADIUS, PUCK_HALF_HEIGHT = 0.025, 0.02  # m (Fetch slide.xml object0 cylinder "0.025 0.02")
+OBJECT_DAMPING = 0.01  # the object's free joint damping (Fetch object0:joint damping="0.01")
+FRICTION = 1.0  # cube-table sliding friction (MuJoCo's and Fetch's default 1)
+FINGER_FRICTION = 2.0  # finger pads (Fetch: 1 with a ~700 N squeeze; see FINGER_KP)
+SLIDE_FRICTION = 0.1  # table and puck in slide (Fetch slide.xml friction="0.1 0.005 0.0001")
+
+# Fingers (Fetch robot.xml r/l_gripper_finger_link box "0.0385 0.007 0.0135", travel 0-0.05 m,
+# grip site 0.02 m from the finger centres toward the tips). Here each finger is a vertical
+# capsule of Fetch's thickness and length (capsules collide with both the cube and the puck in
+# MJX; boxes do not collide with cylinders there).
+FINGER_RADIUS = 0.007  # m, Fetch's half-thickness
+FINGER_HALF_WIDTH = 0.0135  # m, Fetch's finger half-width (along x)
+FINGER_BOTTOM = -0.0185  # m, fingertip below the grip point (0.02 - 0.0385)
+FINGER_TOP = 0.0585  # m, finger top above the grip point (0.02 + 0.0385)
+FINGER_TRAVEL = 0.05  # m, each finger's joint range [0, 0.05] (Fetch)
+FINGER_KP = 2500.0  # N/m (Fetch: 30000; see FINGER_NOTE)
+FINGER_DAMPING = 160.0  # N s/m (Fetch: 1000)
+FINGER_ARMATURE = 2.5  # kg (Fetch: 100)
+FINGER_MASS = 0.1  # kg (Fetch's 4 kg fingers ride on a 7-DoF arm; here they ride on the gripper)
+
+# The gripper body and its drive (see the module docstring).
+GRIPPER_MASS = 1.5175  # kg, Fetch's gripper_link inertial mass
+GRIP_TIME_CONSTANT = 0.02  # s, Fetch's mocap weld solref="0.02 1" (critically damped)
+GRIPPER_START_HEIGHT = 0.135  # m above the table (Fetch reset: grip z 0.5347 m, table top 0.4 m)
+Z_MIN = -FINGER_BOTTOM + 0.001  # the grip point's lowest height: fingertips 1 mm above the table
+Z_MAX = 0.6  # m, above every goal (Fetch's air goals reach 0.45 m above the object's rest)
+
+# Start and goal distributions (Fetch fetch_env.py `_reset_sim`, `_sample_goal`).
+OBJECT_RANGE = 0.15  # m: object xy = gripper start + U(-0.15, 0.15)^2 (push, pick_and_place)
+SLIDE_OBJECT_RANGE = 0.1  # m (FetchSlide obj_range=0.1)
+MIN_OBJECT_GRIPPER_DISTANCE = 0.1  # m: rejected while closer than 0.1 m (xy) to the gripper
+TARGET_RANGE = 0.15  # m: goal = gripper start + U(-0.15, 0.15)^3 (reach, push, pick_and_place)
+SLIDE_TARGET_RANGE = 0.3  # m (FetchSlide target_range=0.3)
+SLIDE_TARGET_OFFSET = 0.4  # m along x (FetchSlide target_x_shift / target_offset=0.4)
+AIR_GOAL_PROBABILITY = 0.5  # pick_and_place: half the goals in the air (target_in_the_air)
+AIR_GOAL_MAX_HEIGHT = 0.45  # m above the object's rest height, uniform
+START_CANDIDATES = 16  # rejection-sampling candidates for the object's start
+
+# Solver settings (chosen by benchmarks/gripper_speed.py; see its results file).
+DEFAULT_N_FRAMES = 5  # physics substeps per env step: 8 ms
+DEFAULT_ITERATIONS = 2  # Newton iterations
+DEFAULT_LS_ITERATIONS = 4
+
+
+def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
+              ls_iterations: int = DEFAULT_LS_ITERATIONS) -> str:
+    """The MJCF text of the scene for `task` ("reach", "push", "slide" or "pick_and_place")."""
+    m_moved = GRIPPER_MASS + 2 * FINGER_MASS
+    omega = 1.0 / GRIP_TIME_CONSTANT
+    kp, damping = m_moved * omega ** 2, 2.0 * m_moved * omega  # critically damped
+    slide = task == "slide"
+    table_friction = SLIDE_FRICTION if slide else FRICTION
+    r = FINGER_RADIUS
+    bottom, top = FINGER_BOTTOM + r, FINGER_TOP - r
+    if task == "reach":
+        obj = ""
+    else:
+        if slide:
+            shape = f'type="cylinder" size="{PUCK_RADIUS} {PUCK_HALF_HEIGHT}"'
+            rest = PUCK_HALF_HEIGHT
+        else:
+            h = OBJECT_HALF_SIZE
+            shape = f'type="box" size="{h} {h} {h}"'
+            rest = h
+        obj = f"""
+    <body name="object" pos="0 0 {rest}">
+      <joint name="object" type="free" damping="{OBJECT_DAMPING}"/>
+      <geom name="object" {shape} mass="{OBJECT_MASS}" contype="0" conaffinity="6"
+            friction="{table_friction} 0.005 0.0001" rgba="0.9 0.3 0.2 1"/>
+    </body>"""
+    if slide:  # MJX has no box-cylinder collision: capsules of the same length and thickness
+        finger_shape = f'type="capsule" fromto="0 0 {bottom} 0 0 {top}" size="{r}"'
+    else:
+        finger_shape = (f'type="box" pos="0 0 {(FINGER_BOTTOM + FINGER_TOP) / 2}" '
+                        f'size="{FINGER_HALF_WIDTH} {r} {(FINGER_TOP - FINGER_BOTTOM) / 2}"')
+    fingers = "\n".join(f"""
+      <body name="finger_{side}" pos="0 {sign * r} 0" gravcomp="1">
+        <joint name="finger_{side}" type="slide" axis="0 {sign} 0" range="0 {FINGER_TRAVEL}"
+               damping="{FINGER_DAMPING}" armature="{FINGER_ARMATURE}"/>
+        <inertial pos="0 0 0" mass="{FINGER_MASS}" diaginertia="1e-4 1e-4 1e-4"/>
+        <geom name="finger_{side}" {finger_shape}
+              contype="4" conaffinity="0" friction="{FINGER_FRICTION} 0.005 0.0001" rgba="0.35 0.36 0.38 1"/>
+      </body>""" for side, sign in (("l", -1), ("r", 1)))
+    grip_joints = "\n".join(
+        f'<joint name="grip_{a}" type="slide" axis="{axis}" damping="{damping:.6g}"'
+        + (f' range="{Z_MIN} {Z_MAX}"' if a == "z" else "") + "/>"
+        for a, axis in (("x", "1 0 0"), ("y", "0 1 0"), ("z", "0 0 1")))
+    grip_actuators = "\n".join(
+        f'<position name="grip_{a}" joint="grip_{a}" kp="{kp:.6g}"/>' for a in "xyz")
+    finger_actuators = "\n".join(
+        f'<position name="finger_{s}" joint="finger_{s}" kp="{FINGER_KP}" ctrlrange="0 {FINGER_TRAVEL}"/>'
+        for s in "lr")
+    return f"""
+<mujoco model="hjax_gripper_{task}">
+  <compiler angle="radian" autolimits="true"/>
+  <option timestep="{timestep:.6g}" iterations="{iterations}" ls_iterations="{ls_iterations}"
+          solver="Newton" cone="pyramidal"/>
+  <default>
+    <geom contype="0" conaffinity="0" condim="3"/>
+  </default>
+  <worldbody>
+    <light diffuse=".6 .6 .6" pos="0 0 3" dir="0 0 -1"/>
+    <geom name="table" type="plane" size="0.8 0.8 0.01" contype="2" conaffinity="0"
+          friction="{table_friction} 0.005 0.0001" rgba="0.75 0.6 0.45 1"/>
+    <body name="gripper" pos="0 0 0" gravcomp="1">
+      {grip_joints}
+      <inertial pos="0 0 0" mass="{GRIPPER_MASS}" diaginertia="0.0024 0.0019 0.0013"/>
+      <geom name="palm" type="box" pos="0 0 {FINGER_TOP + 0.01}" size="0.0135 0.065 0.01"
+            rgba="0.35 0.36 0.38 1"/>
+      {fingers}
+    </body>{obj}
+  </worldbody>
+  <equality>
+    <joint joint1="finger_r" joint2="finger_l" polycoef="0 1 0 0 0"/>
+  </equality>
+  <actuator>
+    {grip_actuators}
+    {finger_actuators}
+  </actuator>
+</mujoco>
+"""
+
+
+# ---- the goal envs -----------------------------------------------------------------------------
+
+# Joint layout (MJCF order): qpos = [grip x, y, z, finger l, finger r, object x, y, z, quat (4)];
+# qvel = [grip (3), fingers (2), object linear (3, world frame), object angular (3, body frame)].
+GRIP, FINGERS, OBJECT_POS, OBJECT_QUAT = slice(0, 3), slice(3, 5), slice(5, 8), slice(8, 12)
+OBJECT_VEL, OBJECT_ANGVEL = slice(5, 8), slice(8, 11)
+WORKSPACE_XY = 0.8  # m: the gripper's x and y joints are limited to +-0.8 m (the table drawn)
+MAX_GOAL_DISTANCE = 3.0  # m: bounds ||achieved - desired|| (workspace, a slid puck's run-out)
+
+
+def quat_to_euler(quat: jax.Array) -> jax.Array:
+    """(roll, pitch, yaw) in radians of a unit quaternion (w, x, y, z): the rotation is
+    Rz(yaw) Ry(pitch) Rx(roll), the convention of Fetch's `rotations.mat2euler` output order."""
+    w, x, y, z = quat[0], quat[1], quat[2], quat[3]
+    roll = jnp.arctan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
+    pitch = jnp.arcsin(jnp.clip(2 * (w * y - z * x), -1.0, 1.0))
+    yaw = jnp.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    return jnp.stack([roll, pitch, yaw])
+
+
+def quat_rotate(quat: jax.Array, v: jax.Array) -> jax.Array:
+    """Rotate the 3-vector `v` by the unit quaternion (w, x, y, z)."""
+    w, u = quat[0], quat[1:]
+    return v + 2.0 * jnp.cross(u, jnp.cross(u, v) + w * v)
+
+
+class GripperEnv(GoalEnv):
+    """Base of the four gripper tasks: the scene on MJX, Fetch's action, observation and resets.
+
+    Action (4,) in [-1, 1] (clipped): `action[:3] * 0.05` m is added to the gripper's current
+    position to give its position target for this step (Fetch resets its mocap target to the
+    gripper before adding the action the same way; the target's z is kept within the joint's
+    limits); `action[3]` moves each finger's position target to `finger + action[3]` clipped to
+    [0, 0.05] m, so +1 opens fully and -1 closes (Fetch's `ctrl = qpos + action` on fingers of
+    the same travel). Tasks with blocked fingers (reach, push, slide) ignore `action[3]` and
+    hold the fingers closed, as Fetch does.
+
+    Subclasses set `TASK` and implement `_sample_start`.
+    """
+
+    TASK: str = ""
+    HAS_OBJECT = True
+    BLOCK_FINGERS = True
+
+    def __init__(self, *, distance_threshold: float = DISTANCE_THRESHOLD,
+                 episode_length: int = EPISODE_LENGTH, reward_type: str = "sparse",
+                 n_frames: int = DEFAULT_N_FRAMES, iterations: int = DEFAULT_ITERATIONS,
+                 ls_iterations: int = DEFAULT_LS_ITERATIONS):
+        super().__init__(distance_threshold=distance_threshold, episode_length=episode_length,
+                         reward_type=reward_type)
+        name = type(self).__name__
+        check_positive_int(name, "n_frames", n_frames)
+        check_positive_int(name, "iterations", iterations)
+        check_positive_int(name, "ls_iterations", ls_iterations)
+        self.n_frames, self.iterations, self.ls_iterations = n_frames, iterations, ls_iterations
+        self.dt = CONTROL_DT
+        self.xml = scene_xml(self.TASK, CONTROL_DT / n_frames, iterations, ls_iterations)
+        self.mj_model = mujoco.MjModel.from_xml_string(self.xml)
+        self.mjx_model = mjx.put_model(self.mj_model, impl="jax")
+        rest = PUCK_HALF_HEIGHT if self.TASK == "slide" else OBJECT_HALF_SIZE
+        self.object_rest_height = rest  # m, the object's centre on the table
+        self.gripper_start = np.array([0.0, 0.0, GRIPPER_START_HEIGHT], np.float32)
+
+    # ---- what a task provides ------------------------------------------------------------------
+
+    def _sample_start(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Return `(object_xy, desired_goal)`; object_xy is ignored without an object."""
+        raise NotImplementedError
+
+    # ---- physics -------------------------------------------------------------------------------
+
+    def data_at(self, qpos: jax.Array) -> Any:
+        """The MJX data at rest at joint positions `qpos` (nq,), with positions computed."""
+        data = mjx.make_data(self.mjx_model)
+        data = data.replace(qpos=jnp.asarray(qpos, jnp.float32))
+        return mjx.forward(self.mjx_model, data)
+
+    def start_qpos(self, object_xy: jax.Array) -> jax.Array:
+        """Joint positions of an episode start: gripper at its start, fingers closed, the object
+        (if any) at rest at `object_xy`, unrotated."""
+        parts = [jnp.asarray(self.gripper_start), jnp.zeros(2)]
+        if self.HAS_OBJECT:
+            parts += [object_xy, jnp.array([self.object_rest_height, 1.0, 0.0, 0.0, 0.0])]
+        return jnp.concatenate(parts).astype(jnp.float32)
+
+    def ctrl(self, qpos, action):
+        """Actuator targets (5,) for `action` at joint positions `qpos`; works on NumPy too (the
+        MuJoCo C fidelity check calls it), so it uses only jnp functions that accept both."""
+        a = jnp.clip(jnp.asarray(action, jnp.float32), -1.0, 1.0)
+        lo = jnp.array([-WORKSPACE_XY, -WORKSPACE_XY, Z_MIN], jnp.float32)
+        hi = jnp.array([WORKSPACE_XY, WORKSPACE_XY, Z_MAX], jnp.float32)
+        target = jnp.clip(qpos[GRIP] + MAX_DISPLACEMENT * a[:3], lo, hi)
+        fingers = jnp.clip(qpos[FINGERS] + a[3], 0.0, FINGER_TRAVEL)
+        if self.BLOCK_FINGERS:
+            fingers = jnp.zeros(2, jnp.float32)
+        return jnp.concatenate([target, fingers])
+
+    def physics_step(self, data, action):
+        """One env step: set the actuator targets from `action`, then `n_frames` MJX steps."""
+        data = data.replace(ctrl=self.ctrl(data.qpos, action))
+
+        def substep(d, _):
+            return mjx.step(self.mjx_model, d), None
+
+        data, _ = jax.lax.scan(substep, data, None, length=self.n_frames)
+        return data
+
+    # ---- the GoalEnv hooks ---------------------------------------------------------------------
+
+    def _reset_goal_env(self, key):
+        object_xy, goal = self._sample_start(key)
+        data = self.data_at(self.start_qpos(object_xy))
+        return data, self._observe(data), self._achieved(data), goal.astype(jnp.float32)
+
+    def _step_goal_env(self, data, action):
+        data = self.physics_step(data, action)
+        return data, self._observe(data), self._achieved(data)
+
+    def state_at(self, qpos: jax.Array, desired_goal: jax.Array):
+        """A fresh episode's `State` at rest at `qpos` with `desired_goal` (scripted scenarios)."""
+        data = self.data_at(qpos)
+        zero = jnp.zeros((), jnp.float32)
+        info = {"steps": jnp.zeros((), jnp.int32), "truncation": zero}
+        return self._state(data, self._observe(data), self._achieved(data),
+                           jnp.asarray(desired_goal, jnp.float32), zero, info)
+
+    def _observe(self, data) -> jax.Array:
+        return self.observe(data.qpos, data.qvel)
+
+    def observe(self, q: jax.Array, v: jax.Array) -> jax.Array:
+        """Fetch's observation (`fetch_env.py` `_get_obs`) at joint positions `q` and velocities
+        `v`: velocities are per env step (multiplied by dt)."""
+        dt = self.dt
+        grip, fingers = q[GRIP], q[FINGERS]
+        grip_vel, finger_vel = v[GRIP] * dt, v[FINGERS] * dt
+        if not self.HAS_OBJECT:
+            return jnp.concatenate([grip, fingers, grip_vel, finger_vel]).astype(jnp.float32)
+        obj, quat = q[OBJECT_POS], q[OBJECT_QUAT]
+        obj_vel = v[OBJECT_VEL] * dt - grip_vel  # relative to the gripper, as in Fetch
+        obj_angvel = quat_rotate(quat, v[OBJECT_ANGVEL]) * dt  # world frame (Fetch's xvelr)
+        return jnp.concatenate([grip, obj, obj - grip, fingers, quat_to_euler(quat), obj_vel,
+                                obj_angvel, grip_vel, finger_vel]).astype(jnp.float32)
+
+    def _achieved(self, data) -> jax.Array:
+        return (data.qpos[OBJECT_POS] if self.HAS_OBJECT else data.qpos[GRIP]).astype(jnp.float32)
+
+    # ---- start and goal distributions (Fetch `_reset_sim`, `_sample_goal`) ---------------------
+
+    def _sample_object_xy(self, key, object_range):
+        """Uniform in the square of half-side `object_range` around the gripper's start, at least
+        MIN_OBJECT_GRIPPER_DISTANCE from it (Fetch's rejection loop, here over START_CANDIDATES
+        candidates; all fail with probability < 1e-7, and then the first is pushed out radially)."""
+        xy = jax.random.uniform(key, (START_CANDIDATES, 2), jnp.float32, -object_range, object_range)
+        r = jnp.linalg.norm(xy, axis=-1)
+        ok = r >= MIN_OBJECT_GRIPPER_DISTANCE
+        first = xy[jnp.argmax(ok)]
+        pushed = xy[0] * MIN_OBJECT_GRIPPER_DISTANCE / jnp.maximum(r[0], 1e-6)
+        return jnp.where(ok.any(), first, pushed) + self.gripper_start[:2]
+
+    def _sample_table_goal(self, key, target_range, offset_x=0.0):
+        xy = jax.random.uniform(key, (2,), jnp.float32, -target_range, target_range)
+        xy = xy + self.gripper_start[:2] + jnp.array([offset_x, 0.0])
+        return jnp.concatenate([xy, jnp.array([self.object_rest_height], jnp.float32)])
+
+    @property
+    def goal_size(self) -> int:
+        return 3
+
+    @property
+    def max_goal_distance(self) -> float:
+        return MAX_GOAL_DISTANCE
+
+    @property
+    def action_size(self) -> int:
+        return 4
+
+    @property
+    def backend(self) -> str:
+        return "mjx"
+
+
+_PARAMETERS = """
+    Parameters (defaults are Fetch's):
+        distance_threshold: success radius in metres (default 0.05).
+        episode_length: steps per episode, ended by truncation only (default 50: 2 s at 25 Hz).
+        reward_type: "sparse" (default: 0 within the threshold, else -1) or "dense" (-distance).
+        n_frames: MJX substeps per 0.04 s env step (default 5: 8 ms).
+        iterations: Newton iterations of MuJoCo's constraint solver per substep (default 2).
+        ls_iterations: line-search iterations per Newton iteration (default 4).
+"""
+
+
+class GripperReach(GripperEnv):
+    """Move the gripper to a goal in the air (FetchReach).
+
+    Observation (10,): gripper position (3), finger positions (2), gripper velocity (3, m per
+    step), finger velocities (2, m per step). `achieved_goal`: the gripper's position (3,).
+    `desired_goal`: the gripper's start + U(-0.15, 0.15)^3 m (Fetch target_range=0.15; the
+    lowest goals lie 1.5 cm below the table top, within the threshold of reachable points, as
+    in Fetch). The fingers are held closed; `action[3]` is ignored.
+    """ + _PARAMETERS
+
+    TASK = "reach"
+    HAS_OBJECT = False
+
+    def _sample_start(self, key):
+        offset = jax.random.uniform(key, (3,), jnp.float32, -TARGET_RANGE, TARGET_RANGE)
+        return jnp.zeros(2, jnp.float32), jnp.asarray(self.gripper_start) + offset
+
+
+_OBJECT_OBS = """
+    Observation (25,), Fetch's order: gripper position (3), object position (3), object minus
+    gripper position (3), finger positions (2), object rotation as Euler angles (3), object
+    linear velocity relative to the gripper (3), object angular velocity (3), gripper linear
+    velocity (3), finger velocities (2); velocities in units per env step (multiplied by dt =
+    0.04 s), as in Fetch. `achieved_goal`: the object's position (3,).
+    The object starts at rest, uniform in a square around the gripper's start (half-side
+    `{range}` m), at least 0.1 m (xy) from it (Fetch obj_range={range}).
+"""
+
+
+class GripperPush(GripperEnv):
+    """Push a 5 cm, 2 kg cube on the table to a goal on the table with the closed fingers
+    (FetchPush). Goal: the gripper's start + U(-0.15, 0.15)^2 m on the table (Fetch
+    target_range=0.15; the goal may fall within the threshold of the cube's start, as in Fetch).
+    The fingers are held closed; `action[3]` is ignored.
+    """ + _OBJECT_OBS.format(range=OBJECT_RANGE) + _PARAMETERS
+
+    TASK = "push"
+
+    def _sample_start(self, key):
+        key_obj, key_goal = jax.random.split(key)
+        return self._sample_object_xy(key_obj, OBJECT_RANGE), self._sample_table_goal(key_goal, TARGET_RANGE)
+
+
+class GripperSlide(GripperEnv):
+    """Hit a flat puck (radius 2.5 cm, 4 cm high, 2 kg) so that it slides to a goal on a
+    low-friction table (friction 0.1, Fetch slide.xml), out of the gripper's comfortable reach
+    (FetchSlide). Goal: the gripper's start + (0.4, 0) + U(-0.3, 0.3)^2 m on the table (Fetch
+    target_offset 0.4, target_range=0.3). The fingers are held closed; `action[3]` is ignored.
+    """ + _OBJECT_OBS.format(range=SLIDE_OBJECT_RANGE) + _PARAMETERS
+
+    TASK = "slide"
+
+    def _sample_start(self, key):
+        key_obj, key_goal = jax.random.split(key)
+        return (self._sample_object_xy(key_obj, SLIDE_OBJECT_RANGE),
+                self._sample_table_goal(key_goal, SLIDE_TARGET_RANGE, SLIDE_TARGET_OFFSET))
+
+
+class GripperPickAndPlace(GripperEnv):
+    """Grasp a 5 cm, 2 kg cube and bring it to a goal, half of the time in the air
+    (FetchPickAndPlace). Goal: the gripper's start + U(-0.15, 0.15)^2 m at the cube's rest
+    height, raised by U(0, 0.45) m with probability 0.5 (Fetch target_in_the_air).
+    `action[3]`: +1 opens the fingers, -1 closes them.
+    """ + _OBJECT_OBS.format(range=OBJECT_RANGE) + _PARAMETERS
+
+    TASK = "pick_and_place"
+    BLOCK_FINGERS = False
+
+    def _sample_start(self, key):
+        key_obj, key_goal, key_air, key_height = jax.random.split(key, 4)
+        goal = self._sample_table_goal(key_goal, TARGET_RANGE)
+        air = jax.random.bernoulli(key_air, AIR_GOAL_PROBABILITY)
+        lift = jnp.where(air, jax.random.uniform(key_height, (), jnp.float32, 0.0, AIR_GOAL_MAX_HEIGHT), 0.0)
+        return self._sample_object_xy(key_obj, OBJECT_RANGE), goal.at[2].add(lift)
+
+
+# ---- scripted controllers: the tasks are feasible with this physics ----------------------------
+# Stateless feedback laws on Fetch's observation (one env; batch with vmap). Tests and
+# benchmarks use them to prove the tasks can be solved, and `envs.render` to show an episode.
+
+SAFE_HEIGHT = 0.06  # m above the object's centre: open fingers pass over the cube
+ALIGNED = 0.01  # m: xy (or height) error under which a phase counts as done
+CARRY_SPEED = 0.4  # largest action while carrying the cube (faster moves shake it loose)
+CARRY_HEIGHT = 0.05  # m: the cube is lifted this far off the table before it travels
+# Closed fingers: a 2.7 x 2.8 cm block (Fetch's finger width, two thicknesses) at most 2 cm
+# from the grip point; a cube's corner is 3.5 cm from its centre.
+PUSH_CONTACT = OBJECT_HALF_SIZE + FINGER_RADIUS + 0.005  # m: grip point behind the cube's face
+PUSH_CLEARANCE = OBJECT_HALF_SIZE * math.sqrt(2) + 0.02 + 0.01  # m: descend this far behind
+PUSH_STEP = 0.03  # m: how far ahead of the contact point the fingers are aimed
+PUSH_SPEED = 0.6  # largest action while pushing
+
+
+def _toward(grip, target, gain=1.0):
+    """The displacement action that moves the gripper to `target` (clipped to [-1, 1])."""
+    return jnp.clip(gain * (target - grip) / MAX_DISPLACEMENT, -1.0, 1.0)
+
+
+def pick_and_place_policy(obs) -> jax.Array:
+    """Approach over the cube with open fingers, descend, close, lift, then carry it to the goal."""
+    o, goal = obs["observation"], obs["desired_goal"]
+    grip, obj, fingers, finger_vel = o[0:3], o[3:6], o[9:11], o[23:25]
+    aligned = jnp.linalg.norm(obj[:2] - grip[:2]) < ALIGNED
+    at_height = jnp.abs(obj[2] - grip[2]) < ALIGNED
+    # Both fingers stopped on the cube's faces with the cube between them (they close to 0 on
+    # nothing): the cube is held.
+    gap = fingers.sum()
+    gripping = ((gap < 2 * OBJECT_HALF_SIZE + 0.005) & (gap > OBJECT_HALF_SIZE)
+                & (jnp.linalg.norm(obj - grip) < 2 * ALIGNED))
+    settled = (jnp.abs(finger_vel).max() < 2e-4) | (obj[2] > OBJECT_HALF_SIZE + ALIGNED)
+    holding = gripping & settled  # carry once the fingers have stopped on the cube
+    # Carry: lift off the table first, travel above the goal's height, then lower onto it.
+    far = jnp.linalg.norm(goal[:2] - obj[:2]) > 2 * ALIGNED
+    lifted = obj[2] > OBJECT_HALF_SIZE + CARRY_HEIGHT - ALIGNED
+    carry_z = jnp.where(far, jnp.maximum(goal[2], OBJECT_HALF_SIZE + CARRY_HEIGHT), goal[2])
+    carry_xy = jnp.where(lifted | ~far, goal[:2], obj[:2])
+    carry = jnp.concatenate([carry_xy, carry_z[None]]) - (obj - grip)
+    approach = jnp.concatenate([obj[:2], obj[2:] + SAFE_HEIGHT])
+    target = jnp.where(holding, carry,
+                       jnp.where(aligned & at_height, grip,  # close the fingers in place
+                                 jnp.where(aligned, obj, approach)))  # descend, or go over it
+    speed = jnp.where(holding, CARRY_SPEED, 1.0)
+    finger = jnp.where(gripping | (aligned & at_height), -1.0, 1.0)
+    return jnp.concatenate([jnp.clip(_toward(grip, target), -speed, speed), finger[None]])
+
+
+def push_policy(obs) -> jax.Array:
+    """Go over to the side of the cube away from the goal, descend, and push it to the goal."""
+    o, goal = obs["observation"], obs["desired_goal"]
+    grip, obj = o[0:3], o[3:6]
+    to_goal = goal[:2] - obj[:2]
+    dist = jnp.linalg.norm(to_goal)
+    u = to_goal / jnp.maximum(dist, 1e-6)
+    rel = grip[:2] - obj[:2]
+    along, lateral = rel @ u, jnp.abs(rel[0] * u[1] - rel[1] * u[0])
+    low, high = obj[2], obj[2] + SAFE_HEIGHT
+    is_low = grip[2] < low + ALIGNED
+    # Pushing: low, behind the cube and near the line through it toward the goal; aim the
+    # closed fingers at the cube's face and advance them by up to PUSH_STEP.
+    pushing = is_low & (along < -PUSH_CONTACT + 0.01) & (along > -PUSH_CLEARANCE - ALIGNED) & (lateral < 2 * ALIGNED)
+    push = jnp.concatenate([obj[:2] - u * PUSH_CONTACT + u * jnp.minimum(dist, PUSH_STEP), low[None]])
+    # Otherwise: rise clear of the cube, travel above it to the point behind it, descend there.
+    behind = obj[:2] - u * PUSH_CLEARANCE
+    at_behind = jnp.linalg.norm(grip[:2] - behind) < ALIGNED
+    near_cube = jnp.linalg.norm(rel) < PUSH_CLEARANCE - ALIGNED
+    target = jnp.where(pushing, push,
+                       jnp.where(at_behind, jnp.concatenate([behind, low[None]]),
+                                 jnp.where(is_low & near_cube, jnp.concatenate([grip[:2], high[None]]),
+                                           jnp.concatenate([behind, high[None]]))))
+    # Slow down near the goal (a pushed cube slides on for a while) and stop within 1.5 cm.
+    speed = jnp.where(pushing, jnp.clip(dist / 0.1, 0.1, PUSH_SPEED) * (dist > 0.015), 1.0)
+    return jnp.concatenate([jnp.clip(_toward(grip, target), -speed, speed), jnp.array([-1.0])])
