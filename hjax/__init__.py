@@ -6,12 +6,15 @@
     train = hjax.make_train(config)              # pure train(key), for jax.jit(jax.vmap(train))(keys)
 """
 
+from hjax import compile_cache
 from hjax.config import HER_STRATEGIES, Config
 from hjax.plot import plot
 from hjax.runs import CheckpointError, load_policy, load_run
 from hjax.train import NonFiniteError, Result, TrainingInterrupted, summary, train
 from hjax.trainer import METRIC_NAMES, Trainer, TrainerState, make_train, make_trainer
 from hjax.version import __version__
+
+compile_cache.enable_default()  # a persistent XLA cache in ~/.cache/hjax/xla; HJAX_COMPILE_CACHE=0 turns it off
 
 __all__ = ["CheckpointError", "load_policy", "load_run", "Config", "HER_STRATEGIES", "METRIC_NAMES", "NonFiniteError", "Result", "Trainer", "TrainingInterrupted",
            "TrainerState", "make_train", "make_trainer", "plot", "summary", "train"]
