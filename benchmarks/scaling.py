@@ -38,7 +38,7 @@ times = []
 for _ in range(3):
     t0 = time.perf_counter(); state, m = run(state); jax.block_until_ready(m); times.append(time.perf_counter() - t0)
 t = sorted(times)[1]
-grad_params = sum(x.size for x in jax.tree.leaves((state.td3.actor_params, state.td3.critic_params)))
+grad_params = sum(x.size for x in jax.tree.leaves((state.learner.actor_params, state.learner.critic_params)))
 print(json.dumps({"devices": devices, "compile_s": compile_s, "env_steps_per_s": epochs * cfg.env_steps_per_epoch / t,
                   "grad_steps_per_s": epochs * cfg.grad_steps_per_epoch / t, "grad_bytes": 4 * int(grad_params)}))
 """

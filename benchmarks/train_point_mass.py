@@ -60,20 +60,20 @@ def learning(seeds: int) -> tuple[list, list]:
 def update_flops(cfg: hjax.Config, trainer) -> float:
     """FLOPs of one gradient step (a critic step plus 1/policy_delay of an actor step), from XLA's
     cost analysis of the unscanned steps (a scan's body would be counted once, not per step)."""
-    from hjax.td3 import Batch
+    from hjax.learner import Batch
 
     env = cfg.make_env()
     width = env.observation_size["observation"][0] + env.goal_size
     b = cfg.batch_size
     batch = Batch(inputs=np.zeros((b, width), np.float32), next_inputs=np.zeros((b, width), np.float32),
                   action=np.zeros((b, env.action_size), np.float32), reward=np.zeros((b,), np.float32))
-    td3_state = trainer.td3.init(jax.random.PRNGKey(0), width, env.action_size)
+    td3_state = trainer.learner.init(jax.random.PRNGKey(0), width, env.action_size)
 
     def flops_of(fn, *args):
         return (jax.jit(fn).lower(*args).compile().cost_analysis() or {}).get("flops", float("nan"))
 
-    critic = flops_of(trainer.td3.critic_step, td3_state, batch, jax.random.PRNGKey(0))
-    actor = flops_of(trainer.td3.actor_step, td3_state, batch)
+    critic = flops_of(trainer.learner.critic_step, td3_state, batch, jax.random.PRNGKey(0))
+    actor = flops_of(trainer.learner.actor_step, td3_state, batch, jax.random.PRNGKey(0))
     return critic + actor / cfg.policy_delay
 
 

@@ -10,6 +10,14 @@ from typing import Any, Mapping
 import envs
 
 HER_STRATEGIES = ("future", "final", "episode", "random", "none")
+ALGORITHMS = ("td3", "ddpg", "sac")
+# Fields only some learners read. With any other learner they must keep their default (a
+# non-default value there would silently do nothing, so it is an error naming both fields).
+LEARNER_ONLY_FIELDS = (
+    ("policy_delay", ("td3",)), ("target_noise", ("td3",)), ("target_noise_clip", ("td3",)),
+    ("action_l2", ("td3", "ddpg")), ("exploration_noise", ("td3", "ddpg")),
+    ("init_alpha", ("sac",)), ("alpha_lr", ("sac",)), ("target_entropy", ("sac",)),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,10 +25,12 @@ class Config:
     """A hjax training run. Invalid values raise `ValueError` before anything compiles.
 
     One *epoch* is one iteration of the fused training step: every training env plays one full
-    episode, the episodes go into the replay buffer, `grad_steps_per_epoch` TD3 updates run on
+    episode, the episodes go into the replay buffer, `grad_steps_per_epoch` learner updates run on
     HER-relabeled batches, and `num_eval_envs` deterministic evaluation episodes are played.
     Defaults follow the HER paper and OpenAI baselines' HER (Andrychowicz et al. 2017, Plappert
-    et al. 2018) and TD3 (Fujimoto et al. 2018) where those apply; the sources are given per field.
+    et al. 2018), TD3 (Fujimoto et al. 2018) and SAC (Haarnoja et al. 2018) where those apply;
+    the sources are given per field. Fields marked "(td3 only)" etc. must keep their default
+    with another `algorithm`.
     """
 
     # ---- task -------------------------------------------------------------------------------
@@ -35,7 +45,7 @@ class Config:
     num_epochs: int = 30
     """Training length in epochs; total env steps = num_epochs * num_envs * episode_length."""
     grad_steps_per_epoch: int = 200
-    """TD3 critic updates per epoch (a multiple of policy_delay). Update-to-data ratio =
+    """Critic updates per epoch (with td3, a multiple of policy_delay). Update-to-data ratio =
     grad_steps_per_epoch / (num_envs * episode_length)."""
     batch_size: int = 256
     """Transitions per gradient step (baselines HER: 256)."""
@@ -46,7 +56,10 @@ class Config:
     seed: int = 0
     """Seed of the run; with `train(config, num_seeds=N)` the seeds are seed, seed+1, ..."""
 
-    # ---- TD3 --------------------------------------------------------------------------------
+    # ---- learner ----------------------------------------------------------------------------
+    algorithm: str = "td3"
+    """Learner: td3 (Fujimoto et al. 2018), ddpg (the HER paper's; Lillicrap et al. 2016) or sac
+    (Haarnoja et al. 2018); README "Which learner" compares them with HER."""
     gamma: float | None = None
     """Discount; None means 1 - 1/episode_length (HER paper: 0.98 for T=50)."""
     tau: float = 0.05
@@ -56,24 +69,31 @@ class Config:
     critic_lr: float = 1e-3
     """Critic Adam learning rate (baselines HER: 1e-3)."""
     policy_delay: int = 2
-    """Critic updates per actor and target update (TD3: 2)."""
+    """Critic updates per actor and target update (TD3: 2). td3 only: ddpg and sac update every step."""
     target_noise: float = 0.2
-    """Std of the target-policy smoothing noise (TD3: 0.2)."""
+    """Std of the target-policy smoothing noise (TD3: 0.2). td3 only."""
     target_noise_clip: float = 0.5
-    """Clip of the target-policy smoothing noise (TD3: 0.5)."""
+    """Clip of the target-policy smoothing noise (TD3: 0.5). td3 only."""
     clip_target: bool = True
     """Clip Q targets to [r_min/(1-gamma), r_max/(1-gamma)], i.e. [-1/(1-gamma), 0] for the
     sparse reward (HER paper / baselines clip_return)."""
     action_l2: float = 1.0
-    """Weight of the mean squared action in the actor loss (baselines HER: 1.0)."""
+    """Weight of the mean squared action in the actor loss (baselines HER: 1.0). td3 and ddpg only."""
     hidden_sizes: tuple[int, ...] = (256, 256, 256)
     """Hidden layer widths of actor and each critic (HER paper: 3 x 256)."""
+    init_alpha: float = 1.0
+    """SAC's initial temperature alpha (Stable-Baselines3 ent_coef='auto': 1.0). sac only."""
+    alpha_lr: float = 1e-3
+    """Adam learning rate of SAC's log alpha (baselines HER's 1e-3, as the networks). sac only."""
+    target_entropy: float | None = None
+    """SAC's target policy entropy; None means -action_dim (Haarnoja et al. 2018, Sec. 6). sac only."""
 
     # ---- exploration and inputs -------------------------------------------------------------
     exploration_noise: float = 0.2
-    """Std of Gaussian noise added to training actions (baselines HER: noise_eps 0.2)."""
+    """Std of Gaussian noise added to training actions (baselines HER: noise_eps 0.2). td3 and ddpg
+    only: sac explores by sampling its own stochastic policy."""
     random_action_prob: float = 0.3
-    """Probability of a uniform random training action (baselines HER: random_eps 0.3)."""
+    """Probability of a uniform random training action (baselines HER: random_eps 0.3); every learner."""
     obs_clip: float = 5.0
     """Normalised observations and goals are clipped to +-obs_clip (baselines HER: 5)."""
 
@@ -182,7 +202,8 @@ class Config:
             _check_real(name, getattr(self, name), 0.0 <= _num(getattr(self, name)) <= 1.0, "a number in [0, 1]")
         _check_real("random_action_prob", self.random_action_prob,
                     0.0 <= _num(self.random_action_prob) <= 1.0, "a number in [0, 1]")
-        for name in ("actor_lr", "critic_lr", "obs_clip"):
+        _check("algorithm", self.algorithm, self.algorithm in ALGORITHMS, "one of " + ", ".join(ALGORITHMS))
+        for name in ("actor_lr", "critic_lr", "obs_clip", "init_alpha", "alpha_lr"):
             _check_real(name, getattr(self, name), _num(getattr(self, name)) > 0, "a number > 0")
         for name in ("target_noise", "target_noise_clip", "action_l2", "exploration_noise"):
             _check_real(name, getattr(self, name), _num(getattr(self, name)) >= 0, "a number >= 0")
@@ -194,7 +215,16 @@ class Config:
         _check("her_strategy", self.her_strategy, self.her_strategy in HER_STRATEGIES,
                "one of " + ", ".join(HER_STRATEGIES))
         _check_real("replay_k", self.replay_k, _num(self.replay_k) >= 0, "a number >= 0")
-        if self.grad_steps_per_epoch % self.policy_delay:
+        if self.target_entropy is not None:
+            _check_real("target_entropy", self.target_entropy, True, "None (-action_dim) or a finite number")
+        for name, algorithms in LEARNER_ONLY_FIELDS:
+            default = _DEFAULTS[name]
+            if self.algorithm not in algorithms and getattr(self, name) != default:
+                raise ValueError(
+                    f"invalid {name}={getattr(self, name)!r} with algorithm={self.algorithm!r}; allowed: the "
+                    f"default {default!r} ({name} is read by {' and '.join(algorithms)} only, so another value "
+                    f"would do nothing with {self.algorithm})")
+        if self.algorithm == "td3" and self.grad_steps_per_epoch % self.policy_delay:
             raise ValueError(
                 f"invalid grad_steps_per_epoch={self.grad_steps_per_epoch!r}; allowed: a multiple of "
                 f"policy_delay={self.policy_delay} (the actor update schedule is static)")
@@ -218,6 +248,9 @@ class Config:
                 divisors = [d for d in range(1, self.num_epochs + 1) if self.num_epochs % d == 0]
                 raise ValueError(f"invalid chunk_epochs={self.chunk_epochs!r}; allowed: None or a divisor "
                                  f"of num_epochs={self.num_epochs}: {divisors}")
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Config)}
 
 
 def _num(value: Any) -> float:

@@ -90,8 +90,9 @@ def _rows(metrics: dict[str, np.ndarray], first_epoch: int, names: list[str]):
 class MetricsWriter:
     """`metrics.csv`: columns epoch (1-based, epochs completed), seed, then the metric names."""
 
-    def __init__(self, run_dir: Path, history: dict[str, np.ndarray] | None):
-        self.names = list(COUNTER_NAMES + METRIC_NAMES)
+    def __init__(self, run_dir: Path, history: dict[str, np.ndarray] | None,
+                 metric_names: tuple[str, ...] = METRIC_NAMES):
+        self.names = list(COUNTER_NAMES + metric_names)
         self.path = run_dir / METRICS_FILE
         # Rewrite from the (checkpointed) history, so rows of epochs after the checkpoint vanish.
         with open(self.path, "w", newline="") as f:

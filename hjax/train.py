@@ -24,7 +24,8 @@ from hjax.counter import Counter, to_int
 from hjax.memory import check_fits
 from hjax.plot import plot
 from hjax.progress import Progress, resolve_mode
-from hjax.trainer import METRIC_NAMES, TrainerState, make_trainer, q_target_bounds, seed_keys
+from hjax.trainer import (METRIC_NAMES, SAC_METRIC_NAMES, TrainerState, metric_names, make_trainer,
+                          q_target_bounds, seed_keys)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -94,10 +95,11 @@ class Result:
 
     @property
     def params(self) -> dict:
-        """Actor and critic parameters (and their targets) of the final state."""
-        td3 = self.state.td3
-        return {"actor": td3.actor_params, "critic": td3.critic_params,
-                "target_actor": td3.target_actor_params, "target_critic": td3.target_critic_params}
+        """The learner's parameters in the final state: 'actor', 'critic', 'target_actor' and
+        'target_critic' (SAC has no target actor)."""
+        learner = self.state.learner
+        return {f.name.removesuffix("_params"): getattr(learner, f.name)
+                for f in dataclasses.fields(learner) if f.name.endswith("_params")}
 
     def seed_state(self, i: int) -> TrainerState:
         """The final state of seed index `i` of a multi-seed run."""
@@ -120,7 +122,7 @@ def metrics_to_host(metrics: dict) -> dict[str, np.ndarray]:
 
 def check_finite(metrics: dict[str, np.ndarray], first_epoch: int, seeded: bool) -> str | None:
     """Host side: a message naming the first epoch and metric that is NaN/inf, or None."""
-    names = [n for n in METRIC_NAMES if n in metrics]
+    names = [n for n in METRIC_NAMES + SAC_METRIC_NAMES if n in metrics]
     bad = {n: ~np.isfinite(metrics[n]) for n in names}
     num_epochs = metrics[names[0]].shape[-1]
     for e in range(num_epochs):
@@ -229,7 +231,7 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
             history.append(restored)
         if jax.process_index() == 0:  # multi-host: one writer; checkpoints involve every process
             runs.save_config(run_dir, config, num_seeds)
-            metrics_writer = runs.MetricsWriter(run_dir, history[0] if history else None)
+            metrics_writer = runs.MetricsWriter(run_dir, history[0] if history else None, metric_names(config))
             tb_writer = runs.TensorBoardWriter(run_dir) if tensorboard else None
 
     reporter = None

@@ -1,4 +1,4 @@
-"""The fused HER + TD3 training step: pure functions over a `TrainerState`, no host I/O.
+"""The fused HER + learner training step: pure functions over a `TrainerState`, no host I/O.
 
 `make_trainer(config)` closes over the static config and returns pure functions over a
 `TrainerState`. One call of `epoch` is one fused step, traced once and compiled as a whole:
@@ -7,6 +7,7 @@
       -> update the normalisers -> insert the episodes into the buffer
       -> scan over grad_steps_per_epoch / policy_delay groups of
              (policy_delay x [HER sample -> critic step]) then (actor step + Polyak on the last batch)
+         (the learner, `config.algorithm`, is TD3, DDPG or SAC; DDPG and SAC have policy_delay 1)
       -> deterministic evaluation rollout -> metrics of the epoch
 
 `make_train(config)` returns `train(key)`, a scan of `epoch` over the whole run, so
@@ -31,7 +32,10 @@ from hjax.config import Config
 from hjax.counter import Counter
 from hjax.normalizer import NormalizerState
 from hjax.sharding import constrain_batch
-from hjax.td3 import TD3, Batch, TD3State, make_td3
+from hjax.ddpg import make_ddpg
+from hjax.learner import ActorCriticState, Batch, Learner
+from hjax.sac import SACState, make_sac
+from hjax.td3 import make_td3
 
 # Metric names, in the order a non-finite value is reported (first match wins).
 METRIC_NAMES = (
@@ -42,14 +46,22 @@ METRIC_NAMES = (
     "replay/relabeled_fraction", "replay/positive_reward_fraction",
     "replay/positive_reward_fraction_original",
 )
+# What only SAC reports, after METRIC_NAMES: its temperature, its policy's entropy (-mean log pi
+# of the batch's sampled actions) and the temperature loss.
+SAC_METRIC_NAMES = ("policy/entropy", "policy/alpha", "loss/alpha")
 COUNTER_NAMES = ("env_steps", "grad_steps")
+
+
+def metric_names(config: Config) -> tuple[str, ...]:
+    """Every metric name a run of `config` reports (besides the counters), in report order."""
+    return METRIC_NAMES + (SAC_METRIC_NAMES if config.algorithm == "sac" else ())
 
 
 @struct.dataclass
 class TrainerState:
     """The scan carry of a run: one named field per concern."""
 
-    td3: TD3State
+    learner: ActorCriticState | SACState  # TD3State / DDPGState (both ActorCriticState) or SACState
     obs_norm: NormalizerState
     goal_norm: NormalizerState
     buffer: BufferState
@@ -63,13 +75,13 @@ class Trainer(NamedTuple):
     """The pure functions of a run (see the module docstring)."""
 
     config: Config
-    td3: TD3
+    learner: Learner
     init: Callable[[jax.Array], TrainerState]
     epoch: Callable[[TrainerState], tuple[TrainerState, dict]]
     run_epochs: Callable[[TrainerState, int], tuple[TrainerState, dict]]
     rollout: Callable[..., tuple[Episodes, dict]]
     collect: Callable[[TrainerState, jax.Array], tuple[TrainerState, dict]]
-    update: Callable[[TrainerState, jax.Array], tuple[TD3State, dict]]
+    update: Callable[[TrainerState, jax.Array], tuple[ActorCriticState | SACState, dict]]
     policy: Callable[[TrainerState, Mapping[str, jax.Array]], jax.Array]
 
 
@@ -80,6 +92,22 @@ def q_target_bounds(config: Config) -> tuple[float, float]:
         return (-math.inf, math.inf)
     r_min, r_max = config.make_env().reward_range
     return (r_min / (1 - config.discount), r_max / (1 - config.discount))
+
+
+def make_learner(config: Config) -> Learner:
+    """`config.algorithm`'s learner with the config's hyperparameters (see hjax/td3.py,
+    hjax/ddpg.py, hjax/sac.py)."""
+    shared = dict(hidden_sizes=config.hidden_sizes, action_size=config.make_env().action_size,
+                  gamma=config.discount, tau=config.tau, actor_lr=config.actor_lr, critic_lr=config.critic_lr,
+                  target_bounds=q_target_bounds(config))
+    if config.algorithm == "ddpg":
+        return make_ddpg(**shared, action_l2=config.action_l2, exploration_noise=config.exploration_noise)
+    if config.algorithm == "sac":
+        return make_sac(**shared, alpha_lr=config.alpha_lr, init_alpha=config.init_alpha,
+                        target_entropy=config.target_entropy)
+    return make_td3(**shared, policy_delay=config.policy_delay, target_noise=config.target_noise,
+                    target_noise_clip=config.target_noise_clip, action_l2=config.action_l2,
+                    exploration_noise=config.exploration_noise)
 
 
 def make_trainer(config: Config, mesh=None) -> Trainer:
@@ -95,28 +123,26 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
     sizes = env.observation_size
     obs_dim, goal_dim = sizes["observation"][0], env.goal_size
     act_dim = env.action_size
-    gamma = config.discount
-    bounds = q_target_bounds(config)
-    td3 = make_td3(hidden_sizes=config.hidden_sizes, action_size=act_dim, gamma=gamma,
-                   tau=config.tau, actor_lr=config.actor_lr, critic_lr=config.critic_lr,
-                   target_noise=config.target_noise, target_noise_clip=config.target_noise_clip,
-                   action_l2=config.action_l2, target_bounds=bounds)
-    delay = config.policy_delay
+    learner = make_learner(config)
+    delay = learner.policy_delay
     num_groups = config.grad_steps_per_epoch // delay
 
     def inputs(obs_norm, goal_norm, observation, goal):
         return jnp.concatenate([norm_lib.normalize(obs_norm, observation, config.obs_clip),
                                 norm_lib.normalize(goal_norm, goal, config.obs_clip)], axis=-1)
 
+    def policy_inputs(state: TrainerState, obs: Mapping[str, jax.Array]) -> jax.Array:
+        return inputs(state.obs_norm, state.goal_norm, obs["observation"], obs["desired_goal"])
+
     def policy(state: TrainerState, obs: Mapping[str, jax.Array]) -> jax.Array:
-        """Deterministic action for observation mapping(s) with any leading batch shape."""
-        x = inputs(state.obs_norm, state.goal_norm, obs["observation"], obs["desired_goal"])
-        return td3.policy(state.td3.actor_params, x)
+        """Deterministic action for observation mapping(s) with any leading batch shape (SAC: the
+        mean action)."""
+        return learner.policy(state.learner.actor_params, policy_inputs(state, obs))
 
     def init(key: jax.Array) -> TrainerState:
         key_params, key_run = jax.random.split(key)
         return TrainerState(
-            td3=td3.init(key_params, obs_dim + goal_dim, act_dim),
+            learner=learner.init(key_params, obs_dim + goal_dim, act_dim),
             obs_norm=NormalizerState.create(obs_dim), goal_norm=NormalizerState.create(goal_dim),
             buffer=jax.tree.map(lambda x: jnp.stack([x] * shards), buffer_lib.init(
                 config.buffer_episodes // shards, T, obs_dim, goal_dim, act_dim)),
@@ -124,20 +150,22 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
             env_steps=Counter.create(0), grad_steps=Counter.create(0))
 
     def rollout(state: TrainerState, key: jax.Array, num_envs: int, explore: bool):
-        """Play `num_envs` full episodes; exploration noise only when `explore`."""
+        """Play `num_envs` full episodes. With `explore`, the learner's training action (TD3/DDPG:
+        Gaussian noise on the policy; SAC: a policy sample), replaced with a uniform random action
+        with probability random_action_prob; without, the deterministic policy."""
         key_reset, key_steps = jax.random.split(key)
         env_state = constrain_batch(jax.vmap(env.reset)(jax.random.split(key_reset, num_envs)), mesh)
 
         def step(env_state, key_t):
             obs = env_state.obs
-            action = policy(state, obs)
             if explore:
-                key_noise, key_random, key_choose = jax.random.split(key_t, 3)
-                noise = config.exploration_noise * jax.random.normal(key_noise, action.shape)
-                action = jnp.clip(action + noise, -1.0, 1.0)
+                key_explore, key_random, key_choose = jax.random.split(key_t, 3)
+                action = learner.explore(state.learner.actor_params, policy_inputs(state, obs), key_explore)
                 random_action = jax.random.uniform(key_random, action.shape, minval=-1.0, maxval=1.0)
                 take_random = jax.random.uniform(key_choose, (num_envs, 1)) < config.random_action_prob
                 action = jnp.where(take_random, random_action, action)
+            else:
+                action = policy(state, obs)
             next_state = jax.vmap(env.step)(env_state, action)
             record = {"success": next_state.metrics["success"], "distance": next_state.metrics["distance"]}
             if explore:  # evaluation keeps no trajectories
@@ -171,36 +199,38 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
                       action=tr.action, reward=tr.reward)
         return batch, composition
 
-    def update(state: TrainerState, key: jax.Array) -> tuple[TD3State, dict]:
+    def update(state: TrainerState, key: jax.Array) -> tuple[ActorCriticState | SACState, dict]:
         """grad_steps_per_epoch critic steps and grad_steps_per_epoch / policy_delay actor steps.
 
         The schedule is static (reshape + scan, TD3's delay without a `cond` on a counter):
         each group runs policy_delay - 1 critic-only steps, then a critic step followed by the
-        actor and target update on that same batch."""
+        actor and target update on that same batch (DDPG and SAC: groups of one)."""
 
-        def critic_only(td3_state, key_step):
-            key_sample, key_noise = jax.random.split(key_step)
+        def critic_only(learner_state, key_step):
+            key_sample, key_critic = jax.random.split(key_step)
             batch, composition = sample_batch(state, key_sample)
-            td3_state, m = td3.critic_step(td3_state, batch, key_noise)
-            return td3_state, (m, composition)
+            learner_state, m = learner.critic_step(learner_state, batch, key_critic)
+            return learner_state, (m, composition)
 
-        def group(td3_state, key_group):
-            keys = jax.random.split(key_group, delay + 1)
-            td3_state, (m_head, c_head) = jax.lax.scan(critic_only, td3_state, keys[:delay - 1])
+        def group(learner_state, key_group):
+            # split(k, n)[:m] == split(k, m): the key of the actor step comes last.
+            keys = jax.random.split(key_group, delay + 2)
+            learner_state, (m_head, c_head) = jax.lax.scan(critic_only, learner_state, keys[:delay - 1])
             batch, c_last = sample_batch(state, keys[delay - 1])
-            td3_state, m_last = td3.critic_step(td3_state, batch, keys[delay])
-            td3_state, m_actor = td3.actor_step(td3_state, batch)
+            learner_state, m_last = learner.critic_step(learner_state, batch, keys[delay])
+            learner_state, m_actor = learner.actor_step(learner_state, batch, keys[delay + 1])
             join = lambda a, b: jnp.concatenate([a, b[None]])  # noqa: E731
-            return td3_state, (jax.tree.map(join, m_head, m_last), jax.tree.map(join, c_head, c_last), m_actor)
+            return learner_state, (jax.tree.map(join, m_head, m_last), jax.tree.map(join, c_head, c_last), m_actor)
 
-        td3_state, (m_critic, comp, m_actor) = jax.lax.scan(group, state.td3, jax.random.split(key, num_groups))
+        learner_state, (m_critic, comp, m_actor) = jax.lax.scan(group, state.learner,
+                                                                jax.random.split(key, num_groups))
         metrics = {k: v.mean() for k, v in {**m_critic, **m_actor}.items()}
         metrics["q/min"] = m_critic["q/min"].min()
         metrics["q/max"] = m_critic["q/max"].max()
         metrics["replay/relabeled_fraction"] = comp.relabeled_fraction.mean()
         metrics["replay/positive_reward_fraction"] = comp.positive_reward_fraction.mean()
         metrics["replay/positive_reward_fraction_original"] = comp.positive_reward_fraction_original.mean()
-        return td3_state, metrics
+        return learner_state, metrics
 
     def collect(state: TrainerState, key: jax.Array) -> tuple[TrainerState, dict]:
         """Play num_envs exploratory episodes, fold them into the normalisers and the buffer."""
@@ -217,13 +247,13 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
         """One fused training step (see the module docstring)."""
         key, key_rollout, key_update, key_eval = jax.random.split(state.key, 4)
         state, train_m = collect(state, key_rollout)
-        td3_state, update_m = update(state, key_update)
-        state = state.replace(td3=td3_state)
+        learner_state, update_m = update(state, key_update)
+        state = state.replace(learner=learner_state)
         _, eval_m = rollout(state, key_eval, config.num_eval_envs, explore=False)
         state = state.replace(key=key, epoch=state.epoch + 1,
                               env_steps=state.env_steps.add(config.env_steps_per_epoch),
                               grad_steps=state.grad_steps.add(config.grad_steps_per_epoch))
-        params = jax.tree.leaves((td3_state.actor_params, td3_state.critic_params))
+        params = jax.tree.leaves((learner_state.actor_params, learner_state.critic_params))
         metrics = {
             **update_m,
             "params/max_abs": jnp.max(jnp.stack([jnp.max(jnp.abs(p)) for p in params])),
@@ -243,7 +273,7 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
         """`num_epochs` (static) epochs in one `lax.scan`; metrics stacked over epochs."""
         return jax.lax.scan(lambda s, _: epoch(s), state, None, length=num_epochs)
 
-    return Trainer(config=config, td3=td3, init=init, epoch=epoch, run_epochs=run_epochs,
+    return Trainer(config=config, learner=learner, init=init, epoch=epoch, run_epochs=run_epochs,
                    rollout=rollout, collect=collect, update=update, policy=policy)
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("hjax", "envs")
-PURE = ("hjax.trainer", "hjax.buffer", "hjax.her", "hjax.td3", "hjax.networks", "hjax.normalizer",
-        "hjax.counter", "hjax.sharding", "hjax.config")
+PURE = ("hjax.trainer", "hjax.buffer", "hjax.her", "hjax.learner", "hjax.td3", "hjax.ddpg", "hjax.sac",
+        "hjax.networks", "hjax.normalizer", "hjax.counter", "hjax.sharding", "hjax.config")
 HOST = ("hjax.train", "hjax.runs", "hjax.cli", "hjax.plot", "hjax.progress", "hjax.demo", "hjax.memory")
 
 

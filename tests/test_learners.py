@@ -4,11 +4,14 @@ Polyak and the every-step schedule."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from scipy import stats
 
+import hjax
 from hjax.ddpg import ddpg_target, make_ddpg
 from hjax.sac import alpha_loss, make_sac, sac_target, tanh_gaussian_sample
+from hjax.trainer import SAC_METRIC_NAMES
 from learner_refs import np_actor, np_critic, np_gaussian_actor, np_twin_critic, random_batch
 
 IN, ACT, B = 6, 2, 32
@@ -206,3 +209,93 @@ def test_temperature_moves_entropy_toward_target(log_std_bias, direction):
     assert all(np.sign(np.diff([0.5] + alphas)) == direction)
     # Adam's first steps move log alpha by about alpha_lr each
     _close(np.log(alphas[-1]) - np.log(0.5), direction * 10 * 1e-2, rtol=0.05)
+
+
+# ---- in the fused step -----------------------------------------------------------------------
+
+TINY = dict(num_envs=4, num_epochs=2, grad_steps_per_epoch=5, hidden_sizes=(8,), batch_size=16,
+            buffer_episodes=8, num_eval_envs=2)
+
+
+@pytest.mark.parametrize("field,value,algorithm", [
+    ("policy_delay", 3, "ddpg"), ("target_noise", 0.1, "sac"), ("target_noise_clip", 0.3, "ddpg"),
+    ("action_l2", 0.0, "sac"), ("exploration_noise", 0.1, "sac"),
+    ("init_alpha", 0.1, "td3"), ("alpha_lr", 3e-4, "ddpg"), ("target_entropy", -1.0, "td3"),
+])
+def test_config_names_both_fields_of_an_invalid_learner_combination(field, value, algorithm):
+    with pytest.raises(ValueError, match=rf"invalid {field}={value!r} with algorithm='{algorithm}'; allowed: the default"):
+        hjax.Config(algorithm=algorithm, **{field: value})
+
+
+@pytest.mark.parametrize("field,value,allowed", [
+    ("algorithm", "ppo", "one of td3, ddpg, sac"), ("init_alpha", 0.0, "> 0"), ("alpha_lr", -1e-3, "> 0"),
+    ("target_entropy", float("inf"), "finite"),
+])
+def test_config_rejects_invalid_learner_values(field, value, allowed):
+    with pytest.raises(ValueError, match=rf"invalid {field}=.*allowed: .*{allowed}"):
+        hjax.Config(**{"algorithm": "sac", field: value})
+
+
+def _adam_count(opt_state):
+    return int(next(s.count for s in opt_state if isinstance(s, optax.ScaleByAdamState)))
+
+
+@pytest.mark.parametrize("algorithm", ["ddpg", "sac"])
+def test_fused_epoch_updates_actor_every_critic_step(algorithm):
+    """DDPG and SAC: one actor (and target, and temperature) step per critic step, whatever
+    policy_delay says (its TD3 default 2; 5 steps is not a multiple of it)."""
+    cfg = hjax.Config(algorithm=algorithm, **TINY)
+    trainer = hjax.make_trainer(cfg)
+    new, metrics = jax.jit(trainer.epoch)(trainer.init(jax.random.PRNGKey(0)))
+    assert _adam_count(new.learner.critic_opt_state) == 5
+    assert _adam_count(new.learner.actor_opt_state) == 5
+    if algorithm == "sac":
+        assert _adam_count(new.learner.alpha_opt_state) == 5
+        assert set(SAC_METRIC_NAMES) <= set(metrics)
+    else:
+        assert not set(SAC_METRIC_NAMES) & set(metrics)
+
+
+@pytest.mark.parametrize("algorithm", ["ddpg", "sac"])
+def test_make_train_vmaps_each_learner(algorithm):
+    """Seeds under vmap: finite, different seeds differ, and seed i equals seed i trained alone."""
+    cfg = hjax.Config(algorithm=algorithm, **TINY)
+    keys = jnp.stack([jax.random.PRNGKey(0), jax.random.PRNGKey(1)])
+    train = jax.jit(jax.vmap(hjax.make_train(cfg)))
+    state, metrics = train(keys)
+    assert all(np.isfinite(np.asarray(v)).all() for k, v in metrics.items() if k not in ("env_steps", "grad_steps"))
+    assert not np.allclose(metrics["loss/critic"][0], metrics["loss/critic"][1])
+    alone_state, alone = jax.jit(hjax.make_train(cfg))(keys[1])
+    np.testing.assert_allclose(metrics["loss/critic"][1], alone["loss/critic"], rtol=1e-4, atol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a[1], b, rtol=1e-4, atol=1e-5),
+                 state.learner.actor_params, alone_state.learner.actor_params)
+
+
+def test_sac_evaluates_the_mean_action_and_explores_by_sampling():
+    cfg = hjax.Config(algorithm="sac", **TINY)
+    trainer = hjax.make_trainer(cfg)
+    state = trainer.init(jax.random.PRNGKey(0))
+    env = cfg.make_env()
+    obs = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), 64)).obs
+    x = jnp.concatenate([obs["observation"], obs["desired_goal"]], axis=-1)  # normalisers are identity at init
+    mean = trainer.learner.policy(state.learner.actor_params, x)
+    np.testing.assert_allclose(trainer.policy(state, obs), mean, rtol=1e-6)
+    np.testing.assert_allclose(mean, np.tanh(np_gaussian_actor(state.learner.actor_params, np.asarray(x))[0]),
+                               rtol=1e-4, atol=1e-6)
+    a = trainer.learner.explore(state.learner.actor_params, x, jax.random.PRNGKey(2))
+    b = trainer.learner.explore(state.learner.actor_params, x, jax.random.PRNGKey(3))
+    assert np.abs(np.asarray(a)).max() <= 1 and not np.allclose(a, b) and not np.allclose(a, mean)
+
+
+# ---- learning --------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["ddpg", "sac"])
+def test_point_mass_learns_with_each_learner(algorithm):
+    """The td3 learning check of tests/test_train.py, with the other learners: eval success rises
+    from ~0 to high within the same tiny budget."""
+    cfg = hjax.Config(algorithm=algorithm, num_envs=16, num_epochs=20, grad_steps_per_epoch=200,
+                      hidden_sizes=(64, 64), batch_size=256, buffer_episodes=1000, num_eval_envs=64, seed=0)
+    her = hjax.train(cfg, progress_bar=False, verbose=False).metrics["eval/success_rate"]
+    assert her[:2].max() < 0.2, her
+    assert her[-3:].mean() > 0.8, her

@@ -167,7 +167,7 @@ def test_nan_keeps_the_last_good_checkpoint_loadable(tmp_path, monkeypatch):
         hjax.train(tiny(env="flaky"), resume=tmp_path, progress_bar=False)  # a config of the broken env
     run = runs.load_run(tmp_path)
     assert run.epoch == 2
-    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(run.state.td3))
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(run.state.learner))
 
 
 # ---- corrupt or mismatched checkpoints --------------------------------------------------------

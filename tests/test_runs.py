@@ -47,18 +47,20 @@ def test_run_dir_contents(tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("num_seeds", [None, 2])
-def test_resume_equals_uninterrupted_run(tmp_path, num_seeds):
-    cfg = tiny()
+@pytest.mark.parametrize("algorithm,num_seeds", [("td3", None), ("td3", 2), ("ddpg", 2), ("sac", None)])
+def test_resume_equals_uninterrupted_run(tmp_path, algorithm, num_seeds):
+    cfg = tiny(algorithm=algorithm)
     straight = hjax.train(cfg, num_seeds=num_seeds, progress_bar=False)
     hjax.train(cfg.replace(num_epochs=2), num_seeds=num_seeds, run_dir=tmp_path, save_buffer=True,
                progress_bar=False)
     resumed = hjax.train(cfg, num_seeds=num_seeds, resume=tmp_path, save_buffer=True, progress_bar=False)
     for name in straight.metrics:
         np.testing.assert_array_equal(resumed.metrics[name], straight.metrics[name], err_msg=name)
-    jax.tree.map(np.testing.assert_array_equal, resumed.state.td3, straight.state.td3)
+    jax.tree.map(np.testing.assert_array_equal, resumed.state.learner, straight.state.learner)
     jax.tree.map(np.testing.assert_array_equal, resumed.state.buffer, straight.state.buffer)
-    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 1 + 6 * (num_seeds or 1)
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 1 + 6 * (num_seeds or 1)
+    assert ("policy/entropy" in rows[0].split(",")) == (algorithm == "sac")  # SAC's own metrics are written
 
 
 def test_resume_without_buffer_continues_from_checkpoint(tmp_path):

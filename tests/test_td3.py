@@ -20,8 +20,8 @@ GAMMA, LOW, HIGH = 0.98, -50.0, 0.0
 
 def _td3(**overrides):
     kw = dict(hidden_sizes=(16, 16), action_size=ACT, gamma=GAMMA, tau=0.05, actor_lr=1e-3,
-              critic_lr=1e-3, target_noise=0.2, target_noise_clip=0.5, action_l2=1.0,
-              target_bounds=(LOW, HIGH))
+              critic_lr=1e-3, policy_delay=2, target_noise=0.2, target_noise_clip=0.5, action_l2=1.0,
+              exploration_noise=0.2, target_bounds=(LOW, HIGH))
     kw.update(overrides)
     return make_td3(**kw)
 
@@ -90,7 +90,7 @@ def test_polyak(tau):
     td3 = _td3(tau=tau)
     state = td3.init(jax.random.PRNGKey(0), IN, ACT)
     state = state.replace(critic_params=td3.init(jax.random.PRNGKey(9), IN, ACT).critic_params)
-    new, _ = td3.actor_step(state, _batch(jax.random.PRNGKey(1)))
+    new, _ = td3.actor_step(state, _batch(jax.random.PRNGKey(1)), jax.random.PRNGKey(2))
     for target_old, online_new, target_new in (
             (state.target_actor_params, new.actor_params, new.target_actor_params),
             (state.target_critic_params, new.critic_params, new.target_critic_params)):
@@ -116,8 +116,8 @@ def test_policy_delay_schedule(delay, steps):
     trainer = hjax.make_trainer(cfg)
     state = trainer.init(jax.random.PRNGKey(0))
     new, metrics = jax.jit(trainer.epoch)(state)
-    assert _adam_count(new.td3.critic_opt_state) == steps
-    assert _adam_count(new.td3.actor_opt_state) == steps // delay
+    assert _adam_count(new.learner.critic_opt_state) == steps
+    assert _adam_count(new.learner.actor_opt_state) == steps // delay
     assert int(to_int(metrics["grad_steps"])) == steps
 
 

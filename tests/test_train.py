@@ -133,7 +133,7 @@ def test_vmapped_seeds_equal_seeds_run_alone():
             np.testing.assert_allclose(multi.metrics[name][i], alone.metrics[name], rtol=1e-4, atol=1e-5,
                                        err_msg=name)
         jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5),
-                     multi.seed_state(i).td3.actor_params, alone.state.td3.actor_params)
+                     multi.seed_state(i).learner.actor_params, alone.state.learner.actor_params)
 
 
 def test_make_train_is_pure_and_vmaps():

@@ -29,7 +29,7 @@ def test_four_devices_equal_one_device_with_the_same_layout():
     for name in ("loss/critic", "q/mean", "train/final_distance", "eval/final_distance", "env_steps"):
         np.testing.assert_allclose(four.metrics[name].astype(float), one.metrics[name].astype(float),
                                    rtol=2e-4, atol=2e-5, err_msg=name)
-    _close(four.state.td3, one.state.td3)
+    _close(four.state.learner, one.state.learner)
     assert len(four.state.buffer.data.observation.sharding.device_set) == 4
     assert len(one.state.buffer.data.observation.sharding.device_set) == 1
 
@@ -75,7 +75,7 @@ def test_checkpoint_written_on_four_devices_resumes_on_one_and_on_four(tmp_path)
         resumed = hjax.train(cfg.replace(num_devices=devices), resume=run, save_buffer=True, progress_bar=False)
         for name in ("loss/critic", "eval/final_distance"):
             np.testing.assert_allclose(resumed.metrics[name], straight.metrics[name], rtol=2e-4, atol=2e-5)
-        _close(resumed.state.td3, straight.state.td3)
+        _close(resumed.state.learner, straight.state.learner)
 
 
 def test_layout_errors_name_the_field():
