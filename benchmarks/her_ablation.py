@@ -215,8 +215,8 @@ def main() -> None:
 
     results: dict[tuple[str, str], dict] = {}
     steps = np.arange(1, base.num_epochs + 1, dtype=np.float64) * base.env_steps_per_epoch
-    for algorithm in args.algorithms:
-        for strategy in args.strategies:
+    for strategy in args.strategies:  # every learner's first strategy first: the most wanted rows land first
+        for algorithm in args.algorithms:
             if (algorithm, strategy) in reusable:
                 results[algorithm, strategy] = r = _reused(reusable[algorithm, strategy])
             else:
@@ -224,10 +224,17 @@ def main() -> None:
                                                           args.seeds, args.reps, steps)
             print(f"{algorithm} {strategy}: final eval success IQM {stats.format_interval(r['final_success'])}, "
                   f"compile {r['compile_s']:.1f}s, run {r['run_s']:.1f}s ({r['source']})", flush=True)
-    for r in results.values():
-        r["wall_to_90"] = None if r["steps_to"][0.9] is None else (
-            r["compile_s"] + r["run_s"] * r["steps_to"][0.9] / steps[-1])
+            r["wall_to_90"] = None if r["steps_to"][0.9] is None else (
+                r["compile_s"] + r["run_s"] * r["steps_to"][0.9] / steps[-1])
+            # Results are rewritten after every run, so a long ablation leaves what it has finished.
+            _write(args, base, name, results, steps, none_from)
 
+
+def _write(args: argparse.Namespace, base: hjax.Config, name: str, results: dict[tuple[str, str], dict],
+           steps: np.ndarray, none_from: dict[str, Any] | None) -> None:
+    """The tables, plots and results files of the runs done so far."""
+    order = {(a, s): (i, j) for i, a in enumerate(args.algorithms) for j, s in enumerate(args.strategies)}
+    results = dict(sorted(results.items(), key=lambda item: order[item[0]]))
     several = len(args.algorithms) > 1
     label = lambda a, s: f"{a} {s}" if several else s  # noqa: E731
     reference = {a: results.get((a, "none"), none_from if a == base.algorithm else None) for a in args.algorithms}
@@ -277,8 +284,8 @@ def main() -> None:
     if several:
         pivot = "\n\nFinal eval success IQM [95% CI], learner x strategy:\n\n" + markdown_table(
             ["learner"] + args.strategies,
-            [[a] + [stats.format_interval(results[a, s]["final_success"]) for s in args.strategies]
-             for a in args.algorithms]) + "\n"
+            [[a] + [stats.format_interval(results[a, s]["final_success"]) if (a, s) in results else "not run yet"
+                    for s in args.strategies] for a in args.algorithms]) + "\n"
     notes = (
         significance
         + f"Each run: {args.seeds} seeds (seeds {base.seed}..{base.seed + args.seeds - 1}) trained in one vmap; "

@@ -81,8 +81,9 @@ class Config:
     """Weight of the mean squared action in the actor loss (baselines HER: 1.0). td3 and ddpg only."""
     hidden_sizes: tuple[int, ...] = (256, 256, 256)
     """Hidden layer widths of actor and each critic (HER paper: 3 x 256)."""
-    init_alpha: float = 1.0
-    """SAC's initial temperature alpha (Stable-Baselines3 ent_coef='auto': 1.0). sac only."""
+    init_alpha: float = 0.1
+    """SAC's initial temperature alpha. sac only. Stable-Baselines3's 1.0 assumes one gradient step
+    per env step; at hjax's default 1/8 alpha would take ~10 epochs to fall from 1.0."""
     alpha_lr: float = 1e-3
     """Adam learning rate of SAC's log alpha (baselines HER's 1e-3, as the networks). sac only."""
     target_entropy: float | None = None

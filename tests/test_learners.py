@@ -220,7 +220,7 @@ TINY = dict(num_envs=4, num_epochs=2, grad_steps_per_epoch=5, hidden_sizes=(8,),
 @pytest.mark.parametrize("field,value,algorithm", [
     ("policy_delay", 3, "ddpg"), ("target_noise", 0.1, "sac"), ("target_noise_clip", 0.3, "ddpg"),
     ("action_l2", 0.0, "sac"), ("exploration_noise", 0.1, "sac"),
-    ("init_alpha", 0.1, "td3"), ("alpha_lr", 3e-4, "ddpg"), ("target_entropy", -1.0, "td3"),
+    ("init_alpha", 0.5, "td3"), ("alpha_lr", 3e-4, "ddpg"), ("target_entropy", -1.0, "td3"),
 ])
 def test_config_names_both_fields_of_an_invalid_learner_combination(field, value, algorithm):
     with pytest.raises(ValueError, match=rf"invalid {field}={value!r} with algorithm='{algorithm}'; allowed: the default"):
