@@ -4,10 +4,12 @@
     result = hjax.train(hjax.Config(env="point_mass"))
     result.metrics["eval/success_rate"]          # per epoch
     train = hjax.make_train(config)              # pure train(key), for jax.jit(jax.vmap(train))(keys)
+    print(hjax.diagnose(result))                 # silent, hindsight_only, learning, solved, unstable, collapsed
 """
 
 from hjax import compile_cache
 from hjax.config import HER_STRATEGIES, Config
+from hjax.diagnosis import Diagnosis, diagnose
 from hjax.plot import plot
 from hjax.runs import CheckpointError, load_policy, load_run
 from hjax.train import NonFiniteError, Result, TrainingInterrupted, summary, train
@@ -16,5 +18,5 @@ from hjax.version import __version__
 
 compile_cache.enable_default()  # a persistent XLA cache in ~/.cache/hjax/xla; HJAX_COMPILE_CACHE=0 turns it off
 
-__all__ = ["CheckpointError", "load_policy", "load_run", "Config", "HER_STRATEGIES", "METRIC_NAMES", "NonFiniteError", "Result", "Trainer", "TrainingInterrupted",
+__all__ = ["CheckpointError", "load_policy", "load_run", "Config", "Diagnosis", "diagnose", "HER_STRATEGIES", "METRIC_NAMES", "NonFiniteError", "Result", "Trainer", "TrainingInterrupted",
            "TrainerState", "make_train", "make_trainer", "plot", "summary", "train"]

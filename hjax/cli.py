@@ -1,9 +1,10 @@
-"""The `hjax` command line: train, eval and plot. Host side only.
+"""The `hjax` command line: train, eval, plot and diagnose. Host side only.
 
     hjax train --env point_mass --num-seeds 4 --her-strategy future --run-dir runs/pm
     hjax train --resume runs/pm
     hjax eval runs/pm --episodes 200 [--render episode.html]
     hjax plot runs/pm runs/pm-none --out compare.png
+    hjax diagnose runs/pm runs/pm-none
 
 Every `hjax.Config` field is a `train` option (`hjax train --help` shows its docstring and
 default). Bad arguments print a one-line error and exit with status 2, never a traceback.
@@ -129,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_plot = sub.add_parser("plot", help="plot the curves of one or more runs side by side")
     p_plot.add_argument("run_dirs", type=Path, nargs="+")
     p_plot.add_argument("--out", type=Path, default=None, help="PNG path (default: RUN_DIR/compare.png of the first)")
+
+    p_diag = sub.add_parser("diagnose", help="say what saved runs are doing: silent, hindsight_only, learning, "
+                                             "solved, unstable or collapsed, with the evidence and advice")
+    p_diag.add_argument("run_dirs", type=Path, nargs="+")
     return parser
 
 
@@ -175,6 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ValueError as e:
         return _fail(str(e))
     print(hjax.summary(result))
+    print(hjax.diagnose(result))
     print(f"run directory: {run_dir}")
     return 0
 
@@ -225,10 +231,28 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    """Each run's report (recomputed from config.json and metrics.csv, so runs written before
+    diagnosis.json existed work too); status 2 if any directory is missing or not a run."""
+    from hjax import runs
+    from hjax.diagnosis import diagnose
+
+    status = 0
+    for i, run_dir in enumerate(args.run_dirs):
+        try:
+            report = str(diagnose(run_dir))
+        except (runs.CheckpointError, OSError) as e:
+            status = _fail(f"cannot diagnose {run_dir}: {e}")
+            continue
+        print(("\n" if i else "") + f"{run_dir}:\n{report}", flush=True)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}[args.command](args)
+    commands = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "diagnose": cmd_diagnose}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

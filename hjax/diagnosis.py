@@ -58,8 +58,10 @@ import numpy as np
 
 from hjax import runs
 from hjax.config import Config
-from hjax.train import q_target_bounds
+from hjax.trainer import q_target_bounds
 
+DIAGNOSIS_FILE = "diagnosis.json"
+"""What `train(run_dir=...)` writes at the end of every run (`Diagnosis.to_json`)."""
 VERDICTS = ("unstable", "collapsed", "solved", "learning", "hindsight_only", "silent")
 """Every verdict, in order of precedence."""
 MILESTONES = (1000, 100, 10)
@@ -286,6 +288,17 @@ class Diagnosis:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
+    def write(self, run_dir: str | Path) -> Path:
+        """Write `run_dir/diagnosis.json`; returns its path."""
+        path = Path(run_dir) / DIAGNOSIS_FILE
+        path.write_text(self.to_json())
+        return path
+
+    @classmethod
+    def read(cls, run_dir: str | Path) -> "Diagnosis":
+        """The `diagnosis.json` a run wrote at its end (`diagnose(run_dir)` recomputes it instead)."""
+        return cls.from_dict(json.loads((Path(run_dir) / DIAGNOSIS_FILE).read_text()))
+
     def __str__(self) -> str:
         return report(self)
 
@@ -329,7 +342,7 @@ def diagnose_metrics(config: Config, metrics: Mapping[str, np.ndarray],
         raise TypeError(f"diagnose_metrics(config): expected hjax.Config, got {type(config).__name__}")
     th = thresholds or Thresholds()
     if not isinstance(th, Thresholds):
-        raise TypeError(f"thresholds: expected hjax.diagnose.Thresholds, got {type(th).__name__}")
+        raise TypeError(f"thresholds: expected hjax.diagnosis.Thresholds, got {type(th).__name__}")
     metrics = {k: np.asarray(v) for k, v in metrics.items()}
     if not metrics:
         raise ValueError("invalid metrics={}; allowed: a mapping of metric names to per-epoch arrays")
@@ -355,8 +368,9 @@ def diagnose_metrics(config: Config, metrics: Mapping[str, np.ndarray],
 
 def _describe(config: Config, evidence: Evidence, num_seeds: int | None) -> str:
     seeds = f", {num_seeds} seeds" if num_seeds else ""
+    per = " per seed" if num_seeds else ""
     return (f"{config.env}, her_strategy={config.her_strategy}{seeds}: {evidence.epochs} epochs, "
-            f"{evidence.env_steps:,} env steps, {evidence.train_episodes:,} training episodes per seed")
+            f"{evidence.env_steps:,} env steps, {evidence.train_episodes:,} training episodes{per}")
 
 
 def _diagnose_one(config: Config, m: Mapping[str, np.ndarray], bounds, th: Thresholds) -> Diagnosis:
@@ -531,8 +545,8 @@ def _fmt(value, spec: str, none: str = "n/a") -> str:
     return none if value is None else format(value, spec)
 
 
-def _steps(value: int | None, none: str = "not reached") -> str:
-    return none if value is None else f"{value:,} env steps"
+def _steps(value: int | None, none: str = "not reached", unit: str = " env steps") -> str:
+    return none if value is None else f"{value:,}{unit}"
 
 
 def _fractions(ev: Evidence) -> str:
@@ -625,21 +639,22 @@ def report(diagnosis: Diagnosis) -> str:
                      + "  (numbers below: medians over seeds)")
     lines += [f"  because: {r}" for r in d.reasons]
     lines.append(f"  first successful training episode: {_steps(ev.first_success_env_steps)}")
-    lines.append("  successes per training episode reached "
-                 + ", ".join(f"1/{per:,}: {_steps(v)}" for per, v in ev.milestones.items()))
+    (a, b, c) = ev.milestones.values()
+    lines.append(f"  1 success per 1,000 training episodes: {_steps(a)}; per 100: {_steps(b, 'not reached', '')}; "
+                 f"per 10: {_steps(c, 'not reached', '')}")
     lines.append(f"  training success early {_fmt(ev.train_success_early, '.3f')} -> late "
                  f"{_fmt(ev.train_success_late, '.3f')}; eval success early {_fmt(ev.eval_success_early, '.3f')}"
                  f" -> late {_fmt(ev.eval_success_late, '.3f')} (best {_fmt(ev.eval_success_best, '.3f')})")
-    lines.append(f"  replay success-reward fraction: {_fractions(ev)}")
+    lines.append(f"  replay success-reward fraction (mean over the run): {_fractions(ev)}")
     if ev.distance_metric is not None:
-        lines.append(f"  distance to goal ({ev.distance_metric}): {_fmt(ev.distance_start, '.3g')} -> "
+        lines.append(f"  distance to goal ({ev.distance_metric}): early {_fmt(ev.distance_start, '.3g')} -> late "
                      f"{_fmt(ev.distance_end, '.3g')}, slope {_fmt(ev.distance_slope, '.3g')} per 1,000 env steps")
     if ev.q_min is not None and ev.q_max is not None:
-        bound = ("unbounded (clip_target=False)" if ev.q_margin is None else
-                 f"bound [{ev.q_bound_low:.3g}, {ev.q_bound_high:.3g}], margin {ev.q_margin:.3g}")
-        lines.append(f"  Q range [{ev.q_min:.3g}, {ev.q_max:.3g}], {bound}")
+        bound = ("no target bound (clip_target=False)" if ev.q_margin is None else
+                 f"target bound [{ev.q_bound_low:.3g}, {ev.q_bound_high:.3g}], allowed margin {ev.q_margin:.3g}")
+        lines.append(f"  Q over the run [{ev.q_min:.3g}, {ev.q_max:.3g}]; {bound}")
     if ev.action_saturation is not None:
-        lines.append(f"  action saturation (late): {ev.action_saturation:.3f}")
+        lines.append(f"  action saturation (late mean, share of |a| > 0.99): {ev.action_saturation:.3f}")
     if ev.unavailable:
         lines.append("  unavailable: " + "; ".join(ev.unavailable))
     lines += [f"advice: {a}" for a in d.advice]

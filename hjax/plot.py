@@ -8,6 +8,8 @@ from typing import Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
+from hjax.diagnosis import Diagnosis, diagnose
+
 PANELS = (
     ("success rate", ("eval/success_rate", "train/success_rate", "eval/success_any"), (0.0, 1.02)),
     ("distance to goal", ("eval/final_distance", "eval/mean_distance", "train/final_distance"), None),
@@ -47,14 +49,44 @@ def env_steps_axis(metrics: Mapping[str, np.ndarray]) -> np.ndarray:
     return steps if steps.ndim == 1 else steps[0]
 
 
-def plot(result, path: str | Path | None = None, title: str | None = None) -> Figure:
+MARKS = (("first_success_env_steps", "first success"), ("per_1000_env_steps", "1/1,000"),
+         ("per_100_env_steps", "1/100"), ("per_10_env_steps", "1/10"))
+
+
+def milestone_marks(diagnosis: Diagnosis) -> list[tuple[int, str]]:
+    """`(env steps, label)` of the first training success and each success milestone (1 per
+    1,000, 100, 10 training episodes; `hjax.diagnosis`); marks at the same step share a label."""
+    at: dict[int, list[str]] = {}
+    for field, label in MARKS:
+        steps = getattr(diagnosis.evidence, field)
+        if steps is not None:
+            at.setdefault(steps, []).append(label)
+    return [(steps, ", ".join(labels)) for steps, labels in sorted(at.items())]
+
+
+def draw_marks(axes, marks: list[tuple[int, str]]) -> None:
+    """A dotted vertical line per mark on every axis, labelled on the first."""
+    for ax in axes:
+        for steps, _ in marks:
+            ax.axvline(steps, color="black", ls=":", lw=0.9, alpha=0.7)
+    for i, (steps, label) in enumerate(marks):  # alternate heights, so close marks stay readable
+        axes[0].text(steps, 0.6 - 0.2 * (i % 2), label + " ", transform=axes[0].get_xaxis_transform(),
+                     rotation=90, ha="right", va="center", fontsize=6.5)
+
+
+def plot(result, path: str | Path | None = None, title: str | None = None,
+         diagnosis: Diagnosis | None = None) -> Figure:
     """Success, distance, replay composition and Q statistics against env steps.
 
     `result` is a `hjax.Result` (or its `.metrics` mapping). With a seed axis, lines are medians
-    and bands the interquartile range over seeds. Saves a PNG when `path` is given; returns the
-    figure, which a notebook shows inline.
+    and bands the interquartile range over seeds. Dotted vertical lines mark the first successful
+    training episode and the success milestones of `diagnosis` (default: `hjax.diagnose(result)`
+    for a Result; with seeds, the median seed's), and the title gives its verdict. Saves a PNG
+    when `path` is given; returns the figure, which a notebook shows inline.
     """
     metrics: Mapping[str, np.ndarray] = getattr(result, "metrics", result)
+    if diagnosis is None and hasattr(result, "config"):
+        diagnosis = diagnose(result)
     q_bounds = getattr(result, "q_bounds", None)
     x = env_steps_axis(metrics)
     fig = Figure(figsize=(13, 3.4), layout="constrained")
@@ -67,10 +99,13 @@ def plot(result, path: str | Path | None = None, title: str | None = None) -> Fi
             ax.axhline(q_bounds[0], color="grey", ls="--", lw=0.8, label="target bound")
             ax.axhline(q_bounds[1], color="grey", ls="--", lw=0.8)
         finish_axes(ax, name, ylim)
+    if diagnosis is not None:
+        draw_marks(axes, milestone_marks(diagnosis))
     if title is None and hasattr(result, "config"):
         cfg = result.config
         seeds = f", {result.num_seeds} seeds (median, IQR)" if result.num_seeds else ""
-        title = f"{cfg.env}, her_strategy={cfg.her_strategy}{seeds}"
+        verdict = f"; verdict: {diagnosis.verdict}" if diagnosis is not None else ""
+        title = f"{cfg.env}, her_strategy={cfg.her_strategy}{seeds}{verdict}"
     if title:
         fig.suptitle(title)
     if path is not None:

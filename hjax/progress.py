@@ -24,6 +24,7 @@ from typing import TextIO
 from tqdm.auto import tqdm
 
 from hjax.config import Config
+from hjax.diagnosis import Tracker
 
 MODES = ("auto", "bar", "lines", "off")
 ENV_VAR = "HJAX_PROGRESS"
@@ -65,14 +66,20 @@ def resolve_mode(progress_bar: bool | str | None) -> str:
 
 
 class Progress:
-    """Reports env steps, eval success and steps/s after each chunk, as a bar or as lines."""
+    """Reports env steps, eval success and steps/s after each chunk, as a bar or as lines.
+
+    Given each chunk's metrics, it also prints one line per event of `hjax.diagnosis.Tracker`:
+    the first successful training episode, each success milestone (1 per 1,000, 100, 10 training
+    episodes) as it happens, and once, a run silent for its first quarter. `history`: a resumed
+    run's metrics so far (their events are not repeated)."""
 
     def __init__(self, mode: str, config: Config, num_seeds: int | None, start_epoch: int,
-                 compile_seconds: float, stream: TextIO | None = None):
+                 compile_seconds: float, stream: TextIO | None = None, history: dict | None = None):
         if mode not in ("bar", "lines"):
             raise ValueError(f"invalid mode={mode!r}; allowed: 'bar', 'lines'")
         self.mode = mode
         self.config = config
+        self.tracker = Tracker(config, num_seeds, history=history)
         self.per_epoch = config.env_steps_per_epoch * (num_seeds or 1)
         self.total = config.num_epochs * self.per_epoch
         self.done = self.start = start_epoch * self.per_epoch
@@ -91,8 +98,16 @@ class Progress:
     def _print(self, line: str) -> None:
         print(line, file=self.stream or sys.stdout, flush=True)
 
-    def update(self, epoch: int, last: dict[str, float], run_seconds: float) -> None:
-        """`last`: the chunk's last-epoch metrics; `run_seconds`: time spent in chunks so far."""
+    def say(self, line: str) -> None:
+        """One line of its own (above the bar, which is redrawn below it)."""
+        if self.bar is not None:
+            self.bar.write(f"{self.config.env}: {line}", file=self.stream)
+        else:
+            self._print(f"{self.config.env}: {line}")
+
+    def update(self, epoch: int, last: dict[str, float], run_seconds: float, metrics: dict | None = None) -> None:
+        """`last`: the chunk's last-epoch metrics; `run_seconds`: time spent in chunks so far;
+        `metrics`: the chunk's metrics (every epoch, any seed axis), for the milestone lines."""
         now = epoch * self.per_epoch
         rate = (now - self.start) / max(run_seconds, 1e-9)
         success = last["eval/success_rate"]
@@ -105,6 +120,8 @@ class Progress:
                         f"eval success {success:.3f}  steps/s {rate:,.0f}  "
                         f"elapsed {time.perf_counter() - self.t0:.1f}s")
         self.done = now
+        for line in self.tracker.update(metrics) if metrics is not None else ():
+            self.say(line)
 
     def close(self) -> None:
         if self.bar is not None:

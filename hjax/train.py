@@ -21,6 +21,7 @@ import numpy as np
 from hjax import runs, sharding
 from hjax.config import Config
 from hjax.counter import Counter, to_int
+from hjax.diagnosis import diagnose_metrics
 from hjax.memory import check_fits
 from hjax.plot import plot
 from hjax.progress import Progress, resolve_mode
@@ -154,7 +155,8 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
         then has a leading seed axis. None trains `config.seed` alone.
       progress: `progress(epoch, metrics)`, called after each compiled chunk with the last epoch's
         metrics (averaged over seeds).
-      run_dir: write config.json, metrics.csv, checkpoints and curves.png there.
+      run_dir: write config.json, metrics.csv, checkpoints, curves.png and diagnosis.json (the
+        run's verdict, `hjax.diagnose`) there.
       resume: a run directory to continue from its newest checkpoint (and keep writing to). The
         config must match the saved one except num_epochs/chunk_epochs (a run can be lengthened).
         With the buffer checkpointed, the resumed run ends exactly as an uninterrupted one.
@@ -167,12 +169,14 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
       progress_bar: report env steps, steps/s and eval success after each chunk: True/"auto" (a
         tqdm bar on a terminal or in a notebook, one plain line per report otherwise), "bar",
         "lines" or False; the HJAX_PROGRESS environment variable overrides "auto" (see
-        `hjax.progress`).
+        `hjax.progress`). Either form also prints the first training success and each success
+        milestone as it happens, and one line if the run stays silent (`hjax.diagnosis`).
       verbose: print the memory estimate at the start.
 
     Raises `NonFiniteError` naming the epoch and metric if anything goes NaN/inf (checked at the
-    end of every chunk; the last checkpoint is left intact). Ctrl-C stops after writing nothing
-    half-done; the newest checkpoint stays resumable.
+    end of every chunk; the last checkpoint is left intact; with run_dir, diagnosis.json says
+    `unstable`). Ctrl-C stops after writing nothing half-done; the newest checkpoint stays
+    resumable.
     """
     if not isinstance(config, Config):
         raise TypeError(f"train(config): expected hjax.Config, got {type(config).__name__}")
@@ -236,7 +240,8 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
 
     reporter = None
     if progress_mode != "off" and jax.process_index() == 0:
-        reporter = Progress(progress_mode, config, num_seeds, start, compile_seconds)
+        reporter = Progress(progress_mode, config, num_seeds, start, compile_seconds,
+                            history=history[0] if history else None)
     run_seconds = 0.0
     epoch_done = start
     stop = _StopRequests()
@@ -253,6 +258,8 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
             if message is not None:
                 if checkpointer is not None:
                     message += f" The last good checkpoint (epoch {checkpointer.latest_epoch()}) is intact."
+                if run_dir is not None and jax.process_index() == 0:  # the verdict: unstable
+                    diagnose_metrics(config, _concat(history, axis)).write(run_dir)
                 raise NonFiniteError(message, _concat(history, axis))
             epoch_done = first + chunk
             if metrics_writer is not None:
@@ -265,7 +272,7 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
                 checkpointer.save(epoch_done, state, _concat(history, axis), save_buffer)
             last = {k: float(np.mean(v[..., -1])) for k, v in metrics.items()}
             if reporter is not None:
-                reporter.update(epoch_done, last, run_seconds)
+                reporter.update(epoch_done, last, run_seconds, metrics)
             if progress is not None:
                 progress(epoch_done, last)
             if stopping:
@@ -294,7 +301,9 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
                     compile_seconds=compile_seconds, run_seconds=run_seconds, q_bounds=q_target_bounds(config),
                     run_dir=run_dir)
     if run_dir is not None and jax.process_index() == 0:
-        plot(result, run_dir / "curves.png")
+        diagnosis = diagnose_metrics(config, result.metrics, q_bounds=result.q_bounds)
+        diagnosis.write(run_dir)
+        plot(result, run_dir / "curves.png", diagnosis=diagnosis)
         if save_episode:
             final = jax.device_get(result.state if num_seeds is None else result.seed_state(0))
             runs.write_episode(config, final, jax.random.PRNGKey(config.seed), runs.default_episode_path(config, run_dir))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import hjax
-from hjax import diagnose as dg
+from hjax import diagnosis as dg
 from hjax import runs
 
 E = 30  # epochs of a constructed history
@@ -249,7 +249,7 @@ def test_milestone_evidence_is_env_steps_at_the_epoch():
     steps = lambda e: (e + 1) * N * 50  # noqa: E731
     assert d.evidence.first_success_env_steps == steps(4)
     assert d.evidence.milestones == {1000: steps(11), 100: steps(11), 10: steps(12)}
-    assert "1/10: 20,800 env steps" in str(d)
+    assert "per 100: 19,200; per 10: 20,800" in str(d)
 
 
 # ---- seeds --------------------------------------------------------------------------------------
@@ -405,3 +405,143 @@ def test_missing_or_invalid_run_directory(tmp_path):
     runs.save_config(tmp_path, cfg(), None)
     with pytest.raises(runs.CheckpointError, match="no metrics.csv"):
         dg.diagnose(tmp_path)
+
+
+# ---- the plot marks -----------------------------------------------------------------------------
+
+def test_curves_mark_the_first_success_and_each_milestone():
+    from matplotlib.lines import Line2D
+
+    from hjax.plot import milestone_marks, plot
+
+    counts = np.zeros(E)
+    counts[[4, 9, 11, 12]] = (1, 1, 1, 4)
+    m = history(train__success_count=counts)
+    d = dg.diagnose_metrics(cfg(), m)
+    steps = lambda e: (e + 1) * N * 50  # noqa: E731
+    marks = milestone_marks(d)
+    assert marks == [(steps(4), "first success"), (steps(11), "1/1,000, 1/100"), (steps(12), "1/10")]
+    fig = plot(m, diagnosis=d)
+    for ax in fig.axes:
+        vertical = sorted(line.get_xdata()[0] for line in ax.get_lines()
+                          if isinstance(line, Line2D) and line.get_linestyle() == ":")
+        assert vertical == [x for x, _ in marks]
+    assert [t.get_text().strip() for t in fig.axes[0].texts] == [label for _, label in marks]
+    assert not plot(history(), diagnosis=dg.diagnose_metrics(cfg(), history())).axes[0].texts
+
+
+# ---- real runs ----------------------------------------------------------------------------------
+
+# tests/test_train.py's learning config, half as long: the same compiled program (chunks of 2
+# epochs), so the suite compiles it once for both files.
+REAL = dict(num_envs=16, num_epochs=10, chunk_epochs=2, grad_steps_per_epoch=200, hidden_sizes=(64, 64),
+            batch_size=256, buffer_episodes=1000, num_eval_envs=64, seed=0)
+
+
+def test_real_point_mass_runs_silent_without_her_learning_with_it(tmp_path, capsys):
+    """point_mass without HER is `silent`, with HER `learning` or `solved`; the live lines, the
+    verdict file, the plot and `hjax diagnose` agree with the history."""
+    from hjax import cli
+
+    verdicts = {}
+    for her in ("future", "none"):
+        config = hjax.Config(**REAL, her_strategy=her)
+        run_dir = tmp_path / her
+        result = hjax.train(config, run_dir=run_dir, progress_bar="lines", verbose=False,
+                            checkpoint_every=config.num_epochs)  # one checkpoint: orbax saves are slow
+        out = capsys.readouterr().out
+        d = hjax.diagnose(result)
+        verdicts[her] = d.verdict
+        assert dg.Diagnosis.read(run_dir) == d == hjax.diagnose(run_dir)
+        assert (run_dir / "curves.png").stat().st_size > 10_000
+        # live lines: one per event, at the epoch the finished history says
+        events = [line.split(": ", 1)[1] for line in out.splitlines() if " env steps (epoch " in line]
+        ev = d.evidence
+        expected = []
+        if ev.first_success_env_steps is not None:
+            epoch = ev.first_success_env_steps // config.env_steps_per_epoch
+            expected.append(f"first successful training episode at {ev.first_success_env_steps:,} env steps "
+                            f"(epoch {epoch})")
+        for per, at in ev.milestones.items():
+            if at is not None:
+                expected.append(f"successes reached 1 per {per:,} training episodes at {at:,} env steps "
+                                f"(epoch {at // config.env_steps_per_epoch})")
+        assert events == expected, out
+        silence = [line for line in out.splitlines() if "silent for" in line]
+        if her == "none":
+            assert len(silence) == 1 and "silent for 4 of 10 epochs" in silence[0], out
+            assert "with original goals" in silence[0] and "after relabeling" in silence[0]
+        else:
+            assert not silence or "no successful training episode yet" in silence[0]
+    assert verdicts["none"] == "silent"
+    assert verdicts["future"] in ("learning", "solved")
+
+    assert cli.main(["diagnose", str(tmp_path / "future"), str(tmp_path / "none")]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'future'}:\nverdict: {verdicts['future']}" in out
+    assert f"{tmp_path / 'none'}:\nverdict: silent" in out and "Turn HER on" in out
+
+
+TINY_ARGS = ["--num-envs", "4", "--grad-steps-per-epoch", "4", "--hidden-sizes", "16", "16",
+             "--batch-size", "32", "--buffer-episodes", "16", "--num-eval-envs", "4", "--chunk-epochs", "2"]
+
+
+def test_cli_train_prints_the_verdict_and_diagnose_reads_old_and_bad_dirs(tmp_path, capsys):
+    from hjax import cli
+
+    run = tmp_path / "run"
+    assert cli.main(["train", *TINY_ARGS, "--num-epochs", "2", "--run-dir", str(run), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    report = str(dg.Diagnosis.read(run))
+    assert report in out and report.startswith("verdict: ")
+    # the same directory as written before this feature: no diagnosis.json, fewer metric columns
+    (run / dg.DIAGNOSIS_FILE).unlink()
+    with open(run / runs.METRICS_FILE, newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept = [c for c in rows[0] if c not in ("replay/positive_reward_fraction_original", "action/saturation",
+                                             "train/success_count")]
+    with open(run / runs.METRICS_FILE, "w", newline="") as f:
+        writer = csv.DictWriter(f, kept, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    assert cli.main(["diagnose", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: " in out and "unavailable: " in out and "action/saturation" in out
+    # a missing directory and a directory that is not a run: a one-line error, status 2
+    assert cli.main(["diagnose", str(run), str(tmp_path / "missing"), str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "verdict: " in captured.out
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("hjax: error: cannot diagnose") for e in errors)
+    assert "no such directory" in errors[0] and "config.json is missing" in errors[1]
+
+
+@pytest.mark.slow
+def test_default_point_mass_runs_solved_with_her_silent_without():
+    """The README's runs: the default config (30 epochs, 48,000 env steps), about 100 s each here."""
+    assert hjax.diagnose(hjax.train(hjax.Config(), progress_bar=False, verbose=False)).verdict == "solved"
+    none = hjax.train(hjax.Config(her_strategy="none"), progress_bar=False, verbose=False)
+    assert hjax.diagnose(none).verdict == "silent"
+
+
+def test_progress_prints_events_above_the_bar_and_as_lines():
+    import io
+
+    from hjax.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    counts = np.zeros(E)
+    counts[[4, 9, 11, 12]] = (1, 1, 1, 4)
+    m = history(train__success_count=counts)
+    for mode, stream in (("bar", Terminal()), ("lines", io.StringIO())):
+        reporter = Progress(mode, cfg(), None, 0, 1.0, stream=stream)
+        for first in range(0, E, 5):
+            chunk = {k: v[first:first + 5] for k, v in m.items()}
+            reporter.update(first + 5, {"eval/success_rate": 0.0}, 1.0, chunk)
+        reporter.close()
+        text = stream.getvalue()
+        assert "point_mass: first successful training episode at 8,000 env steps (epoch 5)\n" in text
+        assert text.count("successes reached 1 per") == 3 and text.count("first successful") == 1
