@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--distributed", action="store_true",
                          help="call jax.distributed.initialize() first (multi-host: SLURM, TPU pod slices); "
                               "every process runs the same command, process 0 writes metrics")
+    p_train.add_argument("--distributed-timeout", type=float, default=None, metavar="SECONDS",
+                         help="with --distributed: how long processes wait for each other to join, and after how "
+                              "long without heartbeats a dead process ends all others with an error "
+                              "(default: $HJAX_DISTRIBUTED_TIMEOUT, else 100)")
     add_config_arguments(p_train)
 
     p_eval = sub.add_parser("eval", help="evaluate a saved policy deterministically")
@@ -143,13 +147,16 @@ def _fail(message: str, status: int = 2) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import jax
-
     import hjax
-    from hjax import runs
+    from hjax import distributed, runs
 
+    if args.distributed_timeout is not None and not args.distributed:
+        return _fail("--distributed-timeout needs --distributed")
     if args.distributed:
-        jax.distributed.initialize()  # reads SLURM / TPU / JAX_COORDINATOR_ADDRESS settings
+        try:  # reads SLURM / TPU / JAX_COORDINATOR_ADDRESS settings
+            distributed.initialize(distributed.resolve_timeout(args.distributed_timeout, "--distributed-timeout"))
+        except ValueError as e:
+            return _fail(str(e))
 
     try:
         if args.resume is not None:
@@ -241,7 +248,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     for i, run_dir in enumerate(args.run_dirs):
         try:
             report = str(diagnose(run_dir))
-        except (runs.CheckpointError, OSError) as e:
+        except (ValueError, OSError) as e:  # runs.CheckpointError, or a config this version refuses
             status = _fail(f"cannot diagnose {run_dir}: {e}")
             continue
         print(("\n" if i else "") + f"{run_dir}:\n{report}", flush=True)

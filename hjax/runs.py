@@ -195,8 +195,7 @@ class Checkpointer:
         try:
             meta = self.manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
             has_buffer = bool(meta["has_buffer"])
-            target = jax.device_get(template if has_buffer else template.replace(buffer=None))
-            target = jax.tree.map(np.asarray, target)
+            target = jax.tree.map(_restore_target, template if has_buffer else template.replace(buffer=None))
             restored = self.manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
             state = restored["state"]
         except Exception as e:  # orbax/tensorstore raise many types; name the checkpoint
@@ -214,16 +213,25 @@ class Checkpointer:
         self.manager.close()
 
 
+def _restore_target(leaf):
+    """What orbax restores a template leaf into: a NumPy array, or, for an array spanning several
+    processes (multi-host), its shape, dtype and sharding, so each process reads only its shards."""
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=leaf.sharding)
+    return np.asarray(jax.device_get(leaf))
+
+
 def _check_shapes(target, restored, where) -> None:
     t_leaves, t_def = jax.tree.flatten_with_path(target)
     r_leaves = jax.tree.leaves(restored)
     if len(t_leaves) != len(r_leaves):
         raise CheckpointError(f"checkpoint {where} has a different structure than this config expects")
     for (path, t), r in zip(t_leaves, r_leaves):
-        if np.shape(t) != np.shape(r) or np.asarray(t).dtype != np.asarray(r).dtype:
+        t_dtype, r_dtype = (np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype for x in (t, r))
+        if np.shape(t) != np.shape(r) or t_dtype != r_dtype:
             raise CheckpointError(f"checkpoint {where}: {jax.tree_util.keystr(path)} is "
-                                  f"{np.asarray(r).dtype}{list(np.shape(r))}, this config expects "
-                                  f"{np.asarray(t).dtype}{list(np.shape(t))}")
+                                  f"{r_dtype}{list(np.shape(r))}, this config expects "
+                                  f"{t_dtype}{list(np.shape(t))}")
 
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 import jax
 import numpy as np
 
-from hjax import runs, sharding
+from hjax import distributed, runs, sharding
 from hjax.config import Config
 from hjax.counter import Counter, to_int
 from hjax.diagnosis import diagnose_metrics
@@ -215,6 +215,7 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
     state = init_fn(keys)
     jax.block_until_ready(state)
     compile_seconds = time.perf_counter() - t0
+    distributed.barrier("compiled")  # multi-host: meet before the first collective
 
     history: list[dict[str, np.ndarray]] = []
     axis = 0 if num_seeds is None else 1

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("hjax", "envs")
 PURE = ("hjax.trainer", "hjax.buffer", "hjax.her", "hjax.learner", "hjax.td3", "hjax.ddpg", "hjax.sac",
         "hjax.networks", "hjax.normalizer", "hjax.counter", "hjax.sharding", "hjax.config")
-HOST = ("hjax.train", "hjax.runs", "hjax.cli", "hjax.plot", "hjax.progress", "hjax.demo", "hjax.memory")
+HOST = ("hjax.train", "hjax.runs", "hjax.cli", "hjax.plot", "hjax.progress", "hjax.demo", "hjax.memory",
+        "hjax.diagnosis", "hjax.distributed", "hjax.compile_cache")
 
 
 def module_sources(root: Path = ROOT) -> dict[str, str]:
