@@ -545,3 +545,15 @@ def test_progress_prints_events_above_the_bar_and_as_lines():
         text = stream.getvalue()
         assert "point_mass: first successful training episode at 8,000 env steps (epoch 5)\n" in text
         assert text.count("successes reached 1 per") == 3 and text.count("first successful") == 1
+
+
+def test_cli_diagnose_refuses_a_config_this_version_cannot_read(tmp_path, capsys):
+    from hjax import cli
+
+    write_old_run(tmp_path, cfg(), history(eval__success_rate=np.ones(E)))
+    assert cli.main(["diagnose", str(tmp_path)]) == 0 and "verdict: solved" in capsys.readouterr().out
+    payload = json.loads((tmp_path / runs.CONFIG_FILE).read_text())
+    payload["config"]["her_strategy"] = "bogus"  # e.g. written by another hjax version
+    (tmp_path / runs.CONFIG_FILE).write_text(json.dumps(payload))
+    assert cli.main(["diagnose", str(tmp_path)]) == 2
+    assert "cannot diagnose" in (err := capsys.readouterr().err) and "invalid her_strategy='bogus'" in err
