@@ -39,6 +39,7 @@ when one epoch alone holds more episodes than that, its own success rate must re
 milestones are therefore ordered: first success <= 1/1,000 <= 1/100 <= 1/10. Env steps are the
 run's counter at the end of that epoch (the episodes of an epoch run side by side).
 
+`hjax.diagnose` is `diagnose` here; `diagnose_metrics(config, metrics)` reads a history directly.
 Live reports (`Tracker`) use the same milestones, and say once when the run has been silent
 (no training success yet, or both replay fractions below `SILENT_REWARD_FRACTION`) for the first
 `SILENCE_SHARE` of its epochs.
