@@ -557,3 +557,15 @@ def test_cli_diagnose_refuses_a_config_this_version_cannot_read(tmp_path, capsys
     (tmp_path / runs.CONFIG_FILE).write_text(json.dumps(payload))
     assert cli.main(["diagnose", str(tmp_path)]) == 2
     assert "cannot diagnose" in (err := capsys.readouterr().err) and "invalid her_strategy='bogus'" in err
+
+
+def test_a_run_stopped_by_nan_leaves_an_unstable_verdict(tmp_path):
+    # tests/test_train.py's exploding config (the same compiled program), with a run directory
+    config = hjax.Config(num_envs=4, num_epochs=4, chunk_epochs=1, grad_steps_per_epoch=4, hidden_sizes=(16, 16),
+                         batch_size=32, buffer_episodes=16, num_eval_envs=4, critic_lr=1e30, actor_lr=1e30,
+                         clip_target=False)
+    with pytest.raises(hjax.NonFiniteError) as info:
+        hjax.train(config, run_dir=tmp_path, progress_bar=False, verbose=False)
+    d = dg.Diagnosis.read(tmp_path)
+    assert d.verdict == "unstable" and d.reasons[0].startswith("non-finite ")
+    assert d == dg.diagnose_metrics(config, info.value.metrics)
