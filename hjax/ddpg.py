@@ -15,9 +15,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from hjax.learner import (ActorCriticState, Batch, Learner, clipped_target, critic_metrics,
-                          gaussian_exploration, gradient_step, init_actor_critic,
-                          make_deterministic_actor_step)
+from hjax.learner import (ActorCriticState, Batch, Learner, clipped_target, critic_metrics, deterministic_learner,
+                          gradient_step)
 from hjax.networks import Actor, Critic
 
 DDPGState = ActorCriticState
@@ -39,9 +38,6 @@ def make_ddpg(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor
     critic_opt = optax.adam(critic_lr)
     low, high = target_bounds
 
-    def init(key: jax.Array, input_size: int, act_size: int) -> DDPGState:
-        return init_actor_critic(actor, critic, actor_opt, critic_opt, key, input_size, act_size)
-
     def critic_loss(critic_params, target_actor_params, target_critic_params, batch: Batch):
         q_next = critic.apply(target_critic_params, batch.next_inputs,
                               actor.apply(target_actor_params, batch.next_inputs))
@@ -62,13 +58,7 @@ def make_ddpg(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor
             state.target_actor_params, state.target_critic_params, batch)
         return state.replace(critic_params=critic_params, critic_opt_state=opt_state), critic_metrics(loss, grads, q)
 
-    def policy(actor_params, inputs: jax.Array) -> jax.Array:
-        return actor.apply(actor_params, inputs)
-
-    def explore(actor_params, inputs: jax.Array, key: jax.Array) -> jax.Array:
-        return gaussian_exploration(policy(actor_params, inputs), key, exploration_noise)
-
-    return Learner(init=init, critic_step=critic_step,
-                   actor_step=make_deterministic_actor_step(actor_loss, actor_opt, tau),
-                   policy=policy, explore=explore, critic_loss=critic_loss, actor_loss=actor_loss,
-                   policy_delay=1)
+    # The actor and both targets move after every critic step.
+    return deterministic_learner(actor=actor, critic=critic, actor_opt=actor_opt, critic_opt=critic_opt, tau=tau,
+                                 exploration_noise=exploration_noise, policy_delay=1,
+                                 critic_step=critic_step, critic_loss=critic_loss, actor_loss=actor_loss)

@@ -102,9 +102,25 @@ def actor_metrics(loss: jax.Array, grads, action: jax.Array) -> dict:
             "action/saturation": (abs_action > 0.99).mean(dtype=jnp.float32)}
 
 
-def make_deterministic_actor_step(actor_loss: Callable, actor_opt: optax.GradientTransformation, tau: float):
-    """TD3's and DDPG's actor step: one step on `actor_loss(actor_params, critic_params, batch)`,
-    then Polyak updates of both targets toward the online networks (TD3 Alg. 1; DDPG Alg. 1)."""
+def deterministic_learner(*, actor, critic, actor_opt: optax.GradientTransformation,
+                          critic_opt: optax.GradientTransformation, tau: float, exploration_noise: float,
+                          policy_delay: int, critic_step: Callable, critic_loss: Callable,
+                          actor_loss: Callable) -> Learner:
+    """What TD3 and DDPG share around their own losses and critic step: online networks with
+    targets that start equal (`ActorCriticState`), the deterministic policy with Gaussian
+    exploration noise, and the actor step: one step on `actor_loss(actor_params, critic_params,
+    batch)`, then Polyak updates of both targets (TD3 Alg. 1; DDPG Alg. 1)."""
+
+    def init(key: jax.Array, input_size: int, action_size: int) -> ActorCriticState:
+        key_actor, key_critic = jax.random.split(key)
+        x = jnp.zeros((1, input_size), jnp.float32)
+        a = jnp.zeros((1, action_size), jnp.float32)
+        actor_params = actor.init(key_actor, x)
+        critic_params = critic.init(key_critic, x, a)
+        return ActorCriticState(actor_params=actor_params, critic_params=critic_params,
+                                target_actor_params=actor_params, target_critic_params=critic_params,
+                                actor_opt_state=actor_opt.init(actor_params),
+                                critic_opt_state=critic_opt.init(critic_params))
 
     def actor_step(state: ActorCriticState, batch: Batch, key: jax.Array) -> tuple[ActorCriticState, dict]:
         del key  # deterministic: no sampling in the actor loss
@@ -116,18 +132,11 @@ def make_deterministic_actor_step(actor_loss: Callable, actor_opt: optax.Gradien
             target_critic_params=polyak(state.target_critic_params, state.critic_params, tau))
         return state, actor_metrics(loss, grads, action)
 
-    return actor_step
+    def policy(actor_params, inputs: jax.Array) -> jax.Array:
+        return actor.apply(actor_params, inputs)
 
+    def explore(actor_params, inputs: jax.Array, key: jax.Array) -> jax.Array:
+        return gaussian_exploration(policy(actor_params, inputs), key, exploration_noise)
 
-def init_actor_critic(actor, critic, actor_opt, critic_opt, key: jax.Array, input_size: int,
-                      action_size: int) -> ActorCriticState:
-    """Online networks from `key`; targets start equal to them; fresh optimiser states."""
-    key_actor, key_critic = jax.random.split(key)
-    x = jnp.zeros((1, input_size), jnp.float32)
-    a = jnp.zeros((1, action_size), jnp.float32)
-    actor_params = actor.init(key_actor, x)
-    critic_params = critic.init(key_critic, x, a)
-    return ActorCriticState(actor_params=actor_params, critic_params=critic_params,
-                            target_actor_params=actor_params, target_critic_params=critic_params,
-                            actor_opt_state=actor_opt.init(actor_params),
-                            critic_opt_state=critic_opt.init(critic_params))
+    return Learner(init=init, critic_step=critic_step, actor_step=actor_step, policy=policy, explore=explore,
+                   critic_loss=critic_loss, actor_loss=actor_loss, policy_delay=policy_delay)
