@@ -299,3 +299,15 @@ def test_point_mass_learns_with_each_learner(algorithm):
     her = hjax.train(cfg, progress_bar=False, verbose=False).metrics["eval/success_rate"]
     assert her[:2].max() < 0.2, her
     assert her[-3:].mean() > 0.8, her
+
+
+def test_sac_run_dir_params_and_saved_policy(tmp_path):
+    """A SAC run: Result.params names SAC's networks, metrics.csv has its columns, and the
+    checkpointed policy is the run's deterministic (mean) policy."""
+    result = hjax.train(hjax.Config(algorithm="sac", **TINY), run_dir=tmp_path, progress_bar=False, verbose=False)
+    assert set(result.params) == {"actor", "critic", "target_critic"}
+    header = (tmp_path / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert set(SAC_METRIC_NAMES) <= set(header)
+    env = result.config.make_env()
+    obs = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 3)).obs
+    np.testing.assert_allclose(hjax.load_policy(tmp_path)(obs), result.policy()(obs), rtol=1e-6)
