@@ -23,9 +23,10 @@ def _close(a, b):
     jax.tree.map(lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=2e-4, atol=2e-5), a, b)
 
 
-def test_four_devices_equal_one_device_with_the_same_layout():
-    one = hjax.train(tiny(num_devices=1), progress_bar=False)
-    four = hjax.train(tiny(num_devices=4), progress_bar=False)
+@pytest.mark.parametrize("algorithm", ["td3", "sac"])
+def test_four_devices_equal_one_device_with_the_same_layout(algorithm):
+    one = hjax.train(tiny(num_devices=1, algorithm=algorithm), progress_bar=False)
+    four = hjax.train(tiny(num_devices=4, algorithm=algorithm), progress_bar=False)
     for name in ("loss/critic", "q/mean", "train/final_distance", "eval/final_distance", "env_steps"):
         np.testing.assert_allclose(four.metrics[name].astype(float), one.metrics[name].astype(float),
                                    rtol=2e-4, atol=2e-5, err_msg=name)
