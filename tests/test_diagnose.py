@@ -518,7 +518,8 @@ def test_cli_train_prints_the_verdict_and_diagnose_reads_old_and_bad_dirs(tmp_pa
 
 @pytest.mark.slow
 def test_default_point_mass_runs_solved_with_her_silent_without():
-    """The README's runs: the default config (30 epochs, 48,000 env steps), about 100 s each here."""
+    """The README's runs: the default config (30 epochs, 48,000 env steps): about 75 s each on a free
+    core (README Results); 403 s for both while other jobs loaded the machine."""
     assert hjax.diagnose(hjax.train(hjax.Config(), progress_bar=False, verbose=False)).verdict == "solved"
     none = hjax.train(hjax.Config(her_strategy="none"), progress_bar=False, verbose=False)
     assert hjax.diagnose(none).verdict == "silent"
