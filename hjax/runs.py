@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 import envs
-from hjax.config import Config
+from hjax.config import LEARNER_ONLY_FIELDS, Config
 from hjax.trainer import COUNTER_NAMES, METRIC_NAMES, make_trainer, seed_keys
 from hjax.version import __version__
 
@@ -54,6 +54,12 @@ def load_config(run_dir: str | Path) -> tuple[Config, int | None]:
         payload = json.loads(path.read_text())
         fields = payload["config"]
         fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
+        # A field the saved learner does not read was saved at that version's default, which
+        # may since have changed; it did nothing in that run, so today's default stands in.
+        algorithm = fields.get("algorithm", "td3")
+        for name, algorithms in LEARNER_ONLY_FIELDS:
+            if algorithm not in algorithms:
+                fields.pop(name, None)
         return Config(**fields), payload["num_seeds"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path} is corrupt or not a hjax config: {e}") from None

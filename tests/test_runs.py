@@ -175,3 +175,19 @@ def test_quickstart_example_runs(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "loaded policy: success rate" in out.stdout
     assert (tmp_path / "quickstart.png").exists()
+
+
+def test_load_config_of_older_versions(tmp_path):
+    """A config.json from before `algorithm` existed loads as td3; a field the saved learner does
+    not read (saved at that version's default, which may since have changed) does not block it."""
+    current = tiny().to_dict()
+    before_learners = {k: v for k, v in current.items()
+                       if k not in ("algorithm", "init_alpha", "alpha_lr", "target_entropy")}
+    (tmp_path / "config.json").write_text(json.dumps({"config": before_learners, "num_seeds": None}))
+    assert runs.load_config(tmp_path) == (tiny(), None)
+    stale_default = {**current, "init_alpha": current["init_alpha"] * 10}  # unread by td3
+    (tmp_path / "config.json").write_text(json.dumps({"config": stale_default, "num_seeds": 3}))
+    assert runs.load_config(tmp_path) == (tiny(), 3)
+    sac = {**current, "algorithm": "sac", "policy_delay": 1, "init_alpha": 0.5}  # policy_delay: td3 only
+    (tmp_path / "config.json").write_text(json.dumps({"config": sac, "num_seeds": None}))
+    assert runs.load_config(tmp_path) == (tiny(algorithm="sac", init_alpha=0.5), None)
