@@ -1,4 +1,4 @@
-"""hjax: Hindsight Experience Replay with TD3 in pure JAX.
+"""hjax: Hindsight Experience Replay with TD3, DDPG or SAC in pure JAX.
 
     import hjax
     result = hjax.train(hjax.Config(env="point_mass"))
@@ -8,7 +8,7 @@
 """
 
 from hjax import compile_cache
-from hjax.config import HER_STRATEGIES, Config
+from hjax.config import ALGORITHMS, HER_STRATEGIES, Config
 from hjax.diagnosis import Diagnosis, diagnose
 from hjax.plot import plot
 from hjax.runs import CheckpointError, load_policy, load_run
@@ -18,5 +18,5 @@ from hjax.version import __version__
 
 compile_cache.enable_default()  # a persistent XLA cache in ~/.cache/hjax/xla; HJAX_COMPILE_CACHE=0 turns it off
 
-__all__ = ["CheckpointError", "load_policy", "load_run", "Config", "Diagnosis", "diagnose", "HER_STRATEGIES", "METRIC_NAMES", "NonFiniteError", "Result", "Trainer", "TrainingInterrupted",
+__all__ = ["ALGORITHMS", "CheckpointError", "load_policy", "load_run", "Config", "Diagnosis", "diagnose", "HER_STRATEGIES", "METRIC_NAMES", "NonFiniteError", "Result", "Trainer", "TrainingInterrupted",
            "TrainerState", "make_train", "make_trainer", "plot", "summary", "train"]
