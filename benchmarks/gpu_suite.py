@@ -21,18 +21,21 @@ smoke run defaults to benchmarks/results/gpu/smoke/), with the machine and the c
 
 On a machine without network access whose Python already has a CUDA-enabled JAX (0.11.x), flax,
 optax, chex, orbax and tqdm, bring the rest as wheels downloaded beforehand on a machine with
-network access (names and versions as pinned in pyproject.toml, for that machine's Python):
+network access, for that machine's Python (here 3.12). These are the versions hjax is tested
+with on the CPU (`pip show brax mujoco mujoco-mjx` lists what each needs):
 
-    pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \\
-        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \\
-        -d .whl brax==0.14.2 mujoco==4.0.0 mujoco-core==4.0.0 mujoco-mjx==3.17.0 tensorboardX \\
-        filelock jaxopt ml_collections trimesh dm_env flask flask_cors absl-py etils glfw pyopengl
-    # on the GPU machine:
+    pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        -d .whl brax==0.14.2 mujoco==4.0.0 mujoco-core==4.0.0 mujoco-studio==4.0.0 mujoco-mjx==3.17.0 \
+        glfw==2.11.0 pyopengl==3.1.10 jaxopt==0.8.5 ml-collections==1.1.0 trimesh==5.2.0 \
+        flask==3.1.3 flask-cors==6.0.5 itsdangerous==2.2.0 blinker==1.9.0 tensorboardX==2.6.5 filelock
+    # on the GPU machine, from the repository root:
     python -m pip install --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:.
     python -m benchmarks.gpu_suite
 
-(`unzip -p .whl/NAME-*.whl '*/METADATA' | grep ^Requires-Dist` lists what a wheel needs; pass
-`--platform manylinux_2_N_x86_64` for another N when pip finds no match.) Host script; not jittable.
+Their own needs that a CUDA JAX image usually has already (absl-py, etils, scipy, jinja2,
+protobuf, pillow) are left out; add any that `python -c "import hjax, envs"` reports missing.
+(`--platform manylinux_2_N_x86_64` for another N when pip finds no match.) Host script; not jittable.
 """
 
 from __future__ import annotations
