@@ -1,7 +1,8 @@
-"""Learning on reach and push, with HER and without it at the same budget, over seeds in a vmap.
+"""Learning on the manipulators, with HER and without it at the same budget, over seeds in a vmap.
 
     python -m benchmarks.train_manipulators --env reach --seeds 3
     python -m benchmarks.train_manipulators --env push --seeds 3 [--epochs 300] [--strategies future]
+    python -m benchmarks.train_manipulators --env gripper_reach --seeds 3 --strategies future
 
 Writes benchmarks/results/train_ENV.{md,json,png}: final eval success (median over seeds, min,
 max) and the epoch/env steps where the median first reaches 50%/90%/95%, wall time (compile
@@ -26,6 +27,15 @@ from hjax.plot import draw_band, env_steps_axis, finish_axes
 CONFIGS = {
     "reach": dict(env="reach", num_envs=32, num_epochs=40, grad_steps_per_epoch=200, hidden_sizes=(256, 256)),
     "push": dict(env="push", num_envs=64, num_epochs=200, grad_steps_per_epoch=200, hidden_sizes=(256, 256)),
+    # The gripper tasks (Fetch's definitions, envs/gripper.py): the same learner settings.
+    "gripper_reach": dict(env="gripper_reach", num_envs=32, num_epochs=30, grad_steps_per_epoch=200,
+                          hidden_sizes=(256, 256)),
+    "gripper_push": dict(env="gripper_push", num_envs=64, num_epochs=150, grad_steps_per_epoch=200,
+                         hidden_sizes=(256, 256)),
+    "gripper_pick_and_place": dict(env="gripper_pick_and_place", num_envs=64, num_epochs=150,
+                                   grad_steps_per_epoch=200, hidden_sizes=(256, 256)),
+    "gripper_slide": dict(env="gripper_slide", num_envs=64, num_epochs=150, grad_steps_per_epoch=200,
+                          hidden_sizes=(256, 256)),
 }
 
 
