@@ -30,11 +30,11 @@ from hjax import normalizer as norm_lib
 from hjax.buffer import BufferState, Episodes
 from hjax.config import Config
 from hjax.counter import Counter
-from hjax.normalizer import NormalizerState
-from hjax.sharding import constrain_batch
 from hjax.ddpg import make_ddpg
 from hjax.learner import ActorCriticState, Batch, Learner
+from hjax.normalizer import NormalizerState
 from hjax.sac import SACState, make_sac
+from hjax.sharding import constrain_batch
 from hjax.td3 import make_td3
 
 # Metric names, in the order a non-finite value is reported (first match wins).
