@@ -1,7 +1,7 @@
-"""Write a trajectory a person can watch: Brax's HTML viewer for the arm tasks, a PNG trace for all.
+"""Write a trajectory a person can watch: Brax's HTML viewer for the physics tasks, a PNG trace for all.
 
     states = [state0, state1, ...]            # goal-env States, or one State stacked over time
-    envs.render(env, states, "push.html")     # reach / push: 3-D viewer, goal shown as a sphere
+    envs.render(env, states, "push.html")     # arm and gripper tasks: 3-D viewer, goal as a sphere
     envs.render(env, states, "run.png")       # any env with 2-D goals: top-down trace
 
 Not jittable: runs on the host after a rollout.
@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from envs.goal_env import GoalEnv
+from envs.gripper import GripperEnv
 from envs.planar_arm import FINGERTIP_HEIGHT, REACH, PlanarArmEnv, load_system
 
 with contextlib.redirect_stdout(io.StringIO()):
@@ -33,11 +34,12 @@ def render(env: GoalEnv, states: Any, path: str | Path, *, index: int = 0) -> Pa
 
     `states`: a goal-env `State` with a leading time axis (as `lax.scan` returns it), or a list of
     States; if they also carry a batch axis (time, envs, ...), env `index` is drawn.
-    `path` ending in `.html`: Brax's viewer (reach and push only): the arm, the puck and the goal
+    `path` ending in `.html`: Brax's viewer (the arm and gripper tasks): the bodies and the goal
     (a translucent green sphere whose radius is the success threshold), played at the env's
     real time step; open it in a browser (the viewer's JavaScript loads from a CDN).
-    `path` ending in `.png`: a top-down trace of the achieved goal (and, for the arm tasks, the
-    fingertip) over the episode, with the goal and its success circle; works for every env.
+    `path` ending in `.png`: a top-down trace of the achieved goal (and, for the arm and gripper
+    tasks, the fingertip or gripper) over the episode, with the goal and its success circle;
+    works for every env.
     """
     path = Path(path)
     if path.suffix not in SUFFIXES:
@@ -46,7 +48,7 @@ def render(env: GoalEnv, states: Any, path: str | Path, *, index: int = 0) -> Pa
     frames = _frames(states, index)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".html":
-        if not isinstance(env, PlanarArmEnv):
+        if not isinstance(env, (PlanarArmEnv, GripperEnv)):
             raise ValueError(f"render: invalid path={str(path)!r} for {type(env).__name__}, which "
                              "has no Brax system; allowed: a .png path (a top-down trace)")
         path.write_text(_html(env, frames))
@@ -69,18 +71,21 @@ def _frames(states: Any, index: int) -> list[Any]:
     return [jax.tree.map(lambda x: x[t], states) for t in range(steps)]
 
 
-def _html(env: PlanarArmEnv, frames: Sequence[Any]) -> str:
+def _html(env: PlanarArmEnv | GripperEnv, frames: Sequence[Any]) -> str:
     """Brax's viewer over the env's model plus a goal marker link, one frame per env step."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sys = load_system(_with_goal_marker(env.xml, env.distance_threshold), env.control_dt)
     views = []
     for frame in frames:
-        x = frame.pipeline_state.x
-        goal = np.asarray([*frame.obs["desired_goal"][:2], FINGERTIP_HEIGHT], np.float32)
-        marker = Transform(pos=goal[None], rot=np.asarray([[1.0, 0.0, 0.0, 0.0]], np.float32))
-        views.append(_View(Transform(pos=np.concatenate([x.pos, marker.pos]),
-                                     rot=np.concatenate([x.rot, marker.rot]))))
+        if isinstance(env, GripperEnv):  # MJX data: body 0 is the world
+            pos, rot = frame.pipeline_state.xpos[1:], frame.pipeline_state.xquat[1:]
+            goal = np.asarray(frame.obs["desired_goal"], np.float32)
+        else:
+            pos, rot = frame.pipeline_state.x.pos, frame.pipeline_state.x.rot
+            goal = np.asarray([*frame.obs["desired_goal"][:2], FINGERTIP_HEIGHT], np.float32)
+        views.append(_View(Transform(pos=np.concatenate([pos, goal[None]]),
+                                     rot=np.concatenate([rot, np.asarray([[1.0, 0.0, 0.0, 0.0]], np.float32)]))))
     return html.render(sys, views)
 
 
@@ -117,6 +122,9 @@ def _png(env: GoalEnv, frames: Sequence[Any], path: Path) -> None:
         tip = np.stack([f.obs["observation"][6:8] for f in frames])
         ax.plot(tip[:, 0], tip[:, 1], "-", color="tab:red", alpha=0.5, label="fingertip")
         ax.add_patch(plt.Circle((0, 0), REACH, fill=False, ls=":", color="gray"))
+    if isinstance(env, GripperEnv) and env.HAS_OBJECT:
+        grip = np.stack([f.obs["observation"][0:2] for f in frames])
+        ax.plot(grip[:, 0], grip[:, 1], "-", color="tab:red", alpha=0.5, label="gripper")
     if hasattr(env, "arena_half_size"):
         h = env.arena_half_size
         ax.add_patch(plt.Rectangle((-h, -h), 2 * h, 2 * h, fill=False, color="gray"))
