@@ -122,8 +122,10 @@ def run_probes(env, label: str):
     return compile_s, out
 
 
-def throughput(env, num_envs: int, repeats: int):
-    steps = max(10, STEPS_PER_CALL // num_envs)
+def throughput(env, num_envs: int, repeats: int, steps_per_call: int = STEPS_PER_CALL):
+    """(env steps/s, compile seconds) of random-action rollouts of `num_envs` envs, ~`steps_per_call`
+    env steps per timed call, median of `repeats` calls."""
+    steps = max(10, steps_per_call // num_envs)
     fn = make_rollout(env, num_envs, steps)
     key = jax.random.PRNGKey(0)
     t0 = time.perf_counter()

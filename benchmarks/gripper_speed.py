@@ -4,7 +4,7 @@
         [--variants n_frames=2 n_frames=10 iterations=1 iterations=4 ...] [--steps-per-call 50000]
 
 Part 1, every task at its defaults: env steps/s of `jit(vmap(step))` in a `lax.scan` with random
-actions (`benchmarks.env_throughput.make_rollout`, reset included, ~`--steps-per-call` env steps
+actions (`benchmarks.backends.throughput`, reset included, ~`--steps-per-call` env steps
 per timed call, median of `--repeats`) at each `--num-envs`, and the compile time.
 
 Part 2, `gripper_pick_and_place` with one setting changed at a time (`--variants`, env
@@ -27,26 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
-from benchmarks.common import block, markdown_table, time_call, write_results
-from benchmarks.env_throughput import make_rollout
+from benchmarks.backends import throughput
+from benchmarks.common import markdown_table, write_results
 from envs import gripper as g
 
 TASKS = ("gripper_reach", "gripper_push", "gripper_slide", "gripper_pick_and_place")
 CHECK_ENVS = 256
 HOLD_STEPS = 25
-
-
-def throughput(env, num_envs: int, steps_per_call: int, repeats: int) -> tuple[float, float]:
-    """(env steps/s, compile seconds) for random-action rollouts of `num_envs` envs."""
-    steps = max(10, steps_per_call // num_envs)
-    fn = make_rollout(env, num_envs, steps)
-    key = jax.random.PRNGKey(0)
-    t0 = time.perf_counter()
-    compiled = fn.lower(key).compile()
-    compile_s = time.perf_counter() - t0
-    block(compiled(key))
-    run_s, _ = time_call(lambda: compiled(key), repeats)
-    return num_envs * steps / run_s, compile_s
 
 
 def physics_checks(env) -> dict[str, float]:
@@ -110,7 +97,7 @@ def main() -> None:
     rows1 = []
     for name in args.tasks:
         env = envs.make(name)
-        measured = [throughput(env, n, args.steps_per_call, args.repeats) for n in args.num_envs]
+        measured = [throughput(env, n, args.repeats, args.steps_per_call) for n in args.num_envs]
         rows1.append([name, env.n_frames, f"{env.iterations}/{env.ls_iterations}"] + [m[0] for m in measured]
                      + [" / ".join(f"{m[1]:.0f}" for m in measured)])
         print(markdown_table(headers1, rows1[-1:]).splitlines()[-1], flush=True)
@@ -120,7 +107,7 @@ def main() -> None:
     rows2, raw = [], {}
     for override in [{}] + variants:
         env = envs.make("gripper_pick_and_place", **override)
-        speed, compile_s = throughput(env, args.variant_envs, args.steps_per_call, args.repeats)
+        speed, compile_s = throughput(env, args.variant_envs, args.repeats, args.steps_per_call)
         checks = physics_checks(env)
         label = ", ".join(f"{k}={v}" for k, v in override.items()) or \
             f"defaults (n_frames={env.n_frames}, iterations={env.iterations}/{env.ls_iterations})"
