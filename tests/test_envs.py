@@ -102,7 +102,8 @@ def test_same_key_same_episode_different_keys_differ(env, run):
     s1 = reset(jax.random.PRNGKey(6))
     s2 = reset(jax.random.PRNGKey(7))
     assert not np.allclose(s1.obs["desired_goal"], s2.obs["desired_goal"])
-    assert not np.allclose(s1.obs["observation"], s2.obs["observation"])
+    if not isinstance(env, envs.GripperReach):  # Fetch's reach always starts from one pose
+        assert not np.allclose(s1.obs["observation"], s2.obs["observation"])
 
 
 def test_reset_and_step_trace_once(env):
