@@ -116,7 +116,9 @@ def saved_runs(path: str, base: hjax.Config, seeds: int, reps: int) -> dict[tupl
         diff = sorted(k for k in ours if config.get(k) != ours[k])
         raise ValueError(f"{path}: its run differs from this one (config fields {diff}, seeds "
                          f"{data.get('seeds')} vs {seeds}, reps {data.get('reps')} vs {reps})")
-    return {key: {**r, "source": path} for key, r in runs.items()}
+    # A run keeps the file it was first trained for when it has already been carried over once.
+    return {key: {**r, "source": r["source"] if r.get("source", "this run") != "this run" else path}
+            for key, r in runs.items()}
 
 
 def load_reference(path: str, base: hjax.Config, seeds: int, reps: int) -> dict[str, Any]:

@@ -45,3 +45,28 @@ def test_load_reference_refuses_another_run(tmp_path):
         load_reference(path, cfg, 3, 5000)
     with pytest.raises(ValueError, match="not a her_ablation results file"):
         load_reference(str(tmp_path / "missing.json"), cfg, 4, 5000)
+
+
+def test_saved_runs_of_old_and_new_files(tmp_path):
+    """A file from before --algorithms counts as td3; a file's own runs keep the file they were
+    first carried over from; another learner's runs of the same config are accepted."""
+    from benchmarks.her_ablation import saved_runs
+
+    cfg = hjax.Config(env="push", num_epochs=200, hidden_sizes=(256, 256))
+    old = tmp_path / "old.json"
+    old_config = cfg.to_dict()
+    for field in ("algorithm", "init_alpha", "alpha_lr", "target_entropy"):  # fields added since
+        del old_config[field]
+    old.write_text(json.dumps({"config": old_config, "seeds": 4, "reps": 5000, "rows": [["none", "x", "0.000 [0.000, 0.010]"]],
+                               "strategies": {"none": {"final_success": {"point": 0.0, "low": 0.0, "high": 0.01}}}}))
+    runs = saved_runs(str(old), cfg.replace(algorithm="sac"), 4, 5000)
+    assert set(runs) == {("td3", "none")} and runs["td3", "none"]["source"] == str(old)
+    assert runs["td3", "none"]["final_success_text"] == "0.000 [0.000, 0.010]"
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({"config": cfg.replace(algorithm="ddpg").to_dict(), "seeds": 4, "reps": 5000, "runs": [
+        {"algorithm": "ddpg", "her_strategy": "future", "source": "this run"},
+        {"algorithm": "td3", "her_strategy": "none", "source": str(old)}]}))
+    runs = saved_runs(str(new), cfg, 4, 5000)
+    assert runs["ddpg", "future"]["source"] == str(new) and runs["td3", "none"]["source"] == str(old)
+    with pytest.raises(ValueError, match=r"config fields \['tau'\]"):
+        saved_runs(str(new), cfg.replace(tau=0.1), 4, 5000)
