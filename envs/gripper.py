@@ -14,9 +14,9 @@ is gone: the gripper body hangs from the world on three slide joints (x, y, z), 
 MuJoCo position actuator whose target is set the same way (current position + 0.05 * action),
 with joint damping for a critically damped response of about the weld's time constant, and
 gravity compensation on the gripper and fingers (MuJoCo's `gravcomp`). This gives the same task
-dynamics as the mocap weld at a fraction of the cost: three joint DoFs and no weld constraint
-rows in the solver, instead of a 6-DoF free body plus six weld rows (see
-`benchmarks/results/gripper_speed.md`). Two fingers slide along the gripper's y axis (Fetch's
+dynamics as the mocap weld for less work: three joint DoFs and no weld constraint rows in the
+solver, instead of a 6-DoF free body plus six weld rows (by construction; the weld variant was
+not measured, see `benchmarks/results/gripper_speed.md`). Two fingers slide along the gripper's y axis (Fetch's
 finger geometry, travel and position actuators); the object has a free joint.
 
 Contacts: only the pairs the tasks need (fingers-object and object-table). The gripper cannot
