@@ -16,8 +16,10 @@ with joint damping for a critically damped response of about the weld's time con
 gravity compensation on the gripper and fingers (MuJoCo's `gravcomp`). This gives the same task
 dynamics as the mocap weld for less work: three joint DoFs and no weld constraint rows in the
 solver, instead of a 6-DoF free body plus six weld rows (by construction; the weld variant was
-not measured, see `benchmarks/results/gripper_speed.md`). Two fingers slide along the gripper's y axis (Fetch's
-finger geometry, travel and position actuators); the object has a free joint.
+not measured, see `benchmarks/results/gripper_speed.md`). Two box fingers of Fetch's size and
+travel slide along the gripper's y axis, driven by position actuators and coupled by an equality
+constraint (a parallel gripper: a shoved cube cannot push one finger open); the object has a
+free joint.
 
 Contacts: only the pairs the tasks need (fingers-object and object-table). The gripper cannot
 reach the table: its z joint is limited so the fingertips stay 1 mm above it, so gripper-table
@@ -54,9 +56,9 @@ MAX_DISPLACEMENT = 0.05  # m per step per axis at |action| = 1 (Fetch: pos_ctrl 
 OBJECT_HALF_SIZE = 0.025  # m, the cube (Fetch push.xml / pick_and_place.xml object0 box)
 OBJECT_MASS = 2.0  # kg, cube and puck (Fetch object0 mass="2")
 # The puck: Fetch's is a cylinder of radius 0.025 m and half-height 0.02 m (slide.xml object0).
-# Here it is a flat block of the same width and height: in MJX a resting cylinder on the plane
-# jumped by 15 cm within 10 zero-action steps (MuJoCo's C engine kept it still), and MJX has no
-# box-cylinder collision for the fingers.
+# Here it is a flat block of the same width and height: MJX has no box-cylinder collision for
+# Fetch's box fingers. (A resting cylinder also tipped and jumped under zero action on MJX with
+# pyramidal cones, as the block did; elliptic cones, see GripperSlide, were not tried with it.)
 PUCK_RADIUS, PUCK_HALF_HEIGHT = 0.025, 0.02  # m: half-width and half-height of the puck
 OBJECT_DAMPING = 0.01  # the object's free joint damping (Fetch object0:joint damping="0.01")
 FRICTION = 1.0  # cube-table sliding friction (MuJoCo's and Fetch's default 1)
@@ -70,7 +72,10 @@ FINGER_HALF_WIDTH = 0.0135  # m, Fetch's finger half-width (along x)
 FINGER_BOTTOM = -0.0185  # m, fingertip below the grip point (0.02 - 0.0385)
 FINGER_TOP = 0.0585  # m, finger top above the grip point (0.02 + 0.0385)
 FINGER_TRAVEL = 0.05  # m, each finger's joint range [0, 0.05] (Fetch)
-FINGER_KP = 2500.0  # N/m (Fetch: 30000; see FINGER_NOTE)
+# Finger actuators: Fetch's kp 30000 squeezes a 5 cm cube with ~700 N, which pushed the fingers
+# ~1 cm into it at these substeps (measured with MuJoCo); kp 2500 squeezes ~60 N, and the
+# armature and damping keep Fetch's closing time of about 0.1 s at this stiffness.
+FINGER_KP = 2500.0  # N/m (Fetch: 30000)
 FINGER_DAMPING = 160.0  # N s/m (Fetch: 1000)
 FINGER_ARMATURE = 2.5  # kg (Fetch: 100)
 FINGER_MASS = 0.1  # kg (Fetch's 4 kg fingers ride on a 7-DoF arm; here they ride on the gripper)
@@ -93,7 +98,8 @@ AIR_GOAL_PROBABILITY = 0.5  # pick_and_place: half the goals in the air (target_
 AIR_GOAL_MAX_HEIGHT = 0.45  # m above the object's rest height, uniform
 START_CANDIDATES = 16  # rejection-sampling candidates for the object's start
 
-# Solver settings (chosen by benchmarks/gripper_speed.py; see its results file).
+# Solver settings, the cheapest that passed the physics checks (tests/test_gripper.py); speed
+# and the checks per setting: benchmarks/results/gripper_speed.md.
 DEFAULT_N_FRAMES = 5  # physics substeps per env step: 8 ms
 DEFAULT_ITERATIONS = 2  # Newton iterations (slide: 4; see GripperSlide)
 DEFAULT_LS_ITERATIONS = 4  # line-search iterations (slide: 8)
