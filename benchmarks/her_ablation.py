@@ -199,6 +199,7 @@ def main() -> None:
     parser.add_argument("--reuse", nargs="+", default=[], metavar="RESULTS_JSON",
                         help="take (learner, strategy) runs of the same config, seeds and resamples from these "
                              "earlier results files instead of training them again")
+    parser.add_argument("--note", default="", help="a sentence for the results notes, e.g. what else ran on the machine")
     args = parser.parse_args()
     if args.seeds < 2:
         parser.error("--seeds must be >= 2 for a confidence interval")
@@ -289,7 +290,7 @@ def _write(args: argparse.Namespace, base: hjax.Config, name: str, results: dict
             [[a] + [stats.format_interval(results[a, s]["final_success"]) if (a, s) in results else "not run yet"
                     for s in args.strategies] for a in args.algorithms]) + "\n"
     notes = (
-        significance
+        (args.note + " " if args.note else "") + significance
         + f"Each run: {args.seeds} seeds (seeds {base.seed}..{base.seed + args.seeds - 1}) trained in one vmap; "
         f"config: {_config_text(base)}. Final = last epoch ({base.num_epochs}), each seed's eval success over "
         f"{base.num_eval_envs} deterministic episodes. IQM = interquartile mean over seeds; CI = 95% percentile "
