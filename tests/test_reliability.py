@@ -206,6 +206,15 @@ def test_checkpoint_from_another_config_is_refused(tmp_path):
 
 # ---- kills at random moments -----------------------------------------------------------------
 
+def _newest_checkpoint(run) -> int:
+    """The newest checkpoint epoch while another process writes them (0 if none yet). Listing
+    races with the writer deleting its oldest checkpoint (max_to_keep): then look again."""
+    try:
+        return runs.Checkpointer(run).latest_epoch() or 0
+    except FileNotFoundError:
+        return 0
+
+
 def test_sigkill_at_random_moments_never_leaves_an_unreadable_checkpoint(tmp_path):
     run = tmp_path / "run"
     args = [sys.executable, "-m", "hjax.cli", "train", "--num-envs", "4", "--grad-steps-per-epoch", "4",
@@ -219,7 +228,7 @@ def test_sigkill_at_random_moments_never_leaves_an_unreadable_checkpoint(tmp_pat
         cmd = args + (["--resume", str(run)] if attempt else ["--run-dir", str(run)])
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 240
-        while time.time() < deadline and (runs.Checkpointer(run).latest_epoch() or 0) <= last:
+        while time.time() < deadline and _newest_checkpoint(run) <= last:
             time.sleep(0.05)
         time.sleep(float(rng.uniform(0.0, 1.5)))  # somewhere in the middle of saving and training
         proc.send_signal(signal.SIGKILL)
