@@ -47,16 +47,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import jax
+import numpy as np
 
 import envs
 import hjax
 from benchmarks.common import RESULTS_DIR, block, machine, markdown_table, time_call
 from benchmarks.env_throughput import make_rollout
+from benchmarks.stats import format_interval, interval_estimates
+from hjax import runs
 
 FULL = dict(
     env_names=None,  # every registered env
@@ -169,8 +173,9 @@ def fused_throughput(p: dict, budget: Budget, rows: list, flush: Callable[[], No
 def learning_run(name: str, target: float, overrides: dict, seeds: int, limit_s: float) -> dict[str, Any]:
     """Train `seeds` vmapped seeds until the seed-mean eval success reaches `target` or `limit_s`
     (compile included) is spent; the compile is measured apart by a one-epoch warm-up of the same
-    program. Returns a row with the outcome and the curve [epoch, env steps per seed, seconds after
-    compile, seed-mean eval success]."""
+    program. Returns a row with the outcome, the curve [epoch, env steps per seed, seconds after
+    compile, seed-mean eval success], and each seed's eval success at the last epoch with their
+    median and IQM [95% CI] (read back from the run's metrics.csv in a temporary run directory)."""
     row: dict[str, Any] = {"env": name, "target": target, "seeds": seeds, **{
         k: (list(v) if isinstance(v, tuple) else v) for k, v in overrides.items()}}
     config = hjax.Config(env=name, chunk_epochs=1, **overrides)
@@ -192,12 +197,18 @@ def learning_run(name: str, target: float, overrides: dict, seeds: int, limit_s:
             raise TimeoutError
 
     outcome = "not reached"
-    try:
-        hjax.train(config, num_seeds=seeds, progress=progress, progress_bar=False, verbose=False)
-    except _Reached:
-        outcome = "reached"
-    except TimeoutError:
-        outcome = "budget"
+    with tempfile.TemporaryDirectory() as run_dir:
+        try:
+            hjax.train(config, num_seeds=seeds, progress=progress, progress_bar=False, verbose=False,
+                       run_dir=run_dir, checkpoint_every=10**9)
+        except _Reached:
+            outcome = "reached"
+        except TimeoutError:
+            outcome = "budget"
+        per_seed = runs.read_metrics(run_dir)["eval/success_rate"][:, -1].astype(float)
+    row.update(final_per_seed=[round(v, 4) for v in per_seed.tolist()],
+               final_median=float(np.median(per_seed)),
+               final_iqm_ci=format_interval(interval_estimates(per_seed, "iqm")))
     row.update(outcome=outcome, epochs=seen.get("epoch"), env_steps_per_seed=seen.get("env_steps"),
                seconds_after_compile=seen.get("seconds"), compile_s=compile_s, best_eval_success=seen["best"],
                final_eval_success=seen["curve"][-1][3] if seen["curve"] else None,
@@ -281,7 +292,7 @@ def _markdown(payload: dict[str, Any], p: dict) -> str:
 
 
 LEARNING_COLUMNS = ["env", "target", "outcome", "epochs", "env_steps_per_seed", "seconds_after_compile",
-                    "compile_s", "best_eval_success", "final_eval_success", "skipped"]
+                    "compile_s", "best_eval_success", "final_eval_success", "final_median", "final_iqm_ci", "skipped"]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
