@@ -67,6 +67,11 @@ class Compiled:
         state0 = self.reset(key_reset)
         return state0, self.rollout(state0, key_act, self.zeros(), scale)[1]
 
+    def shared_episode(self) -> tuple[Any, Any]:
+        """`episode(PRNGKey(1))`, run once per env and session: the tests that only read a random
+        episode share it (a batch of physics episodes costs 10-30 s on a 2-core CPU)."""
+        return _shared_episode(self)
+
 
 @functools.lru_cache(maxsize=None)
 def compiled(name: str) -> Compiled:
@@ -77,3 +82,13 @@ def compiled(name: str) -> Compiled:
     run = jax.jit(lambda state0, key, base_action, noise:
                   rollout(env, state0, key, env.episode_length, base_action, noise))
     return Compiled(env=env, num_envs=num_envs, reset=reset, rollout=run)
+
+
+SHARED_EPISODE_SEED = 1
+_SHARED: dict[int, Any] = {}  # id(Compiled) -> its shared episode; Compiled objects live all session
+
+
+def _shared_episode(run: Compiled):
+    if id(run) not in _SHARED:
+        _SHARED[id(run)] = run.episode(jax.random.PRNGKey(SHARED_EPISODE_SEED))
+    return _SHARED[id(run)]
