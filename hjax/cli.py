@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import envs
 from hjax.config import HER_STRATEGIES, Config
+from hjax.presets import PRESETS
 
 
 def field_docs() -> dict[str, str]:
@@ -101,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_train = sub.add_parser("train", help="train a config (every Config field is an option)")
     p_train.add_argument("--num-seeds", type=int, default=None, help="train N seeds at once under vmap")
+    p_train.add_argument("--preset", default=None, choices=list(PRESETS),
+                         help="start from this env's measured preset (hjax.PRESETS; README, Presets); "
+                              "other options override its fields")
     p_train.add_argument("--run-dir", type=Path, default=None,
                          help="where config, metrics.csv, checkpoints and curves go (default: runs/ENV-HER-TIME)")
     p_train.add_argument("--resume", type=Path, default=None,
@@ -158,11 +162,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         except ValueError as e:
             return _fail(str(e))
 
+    if args.preset is not None and args.resume is not None:
+        return _fail(f"invalid --preset={args.preset!r} with --resume; allowed: no --preset (a resumed run "
+                     "keeps its saved config)")
     try:
         if args.resume is not None:
             saved, saved_seeds = runs.load_config(args.resume)
             config = config_from_args(args, base=saved)
             num_seeds = saved_seeds if args.num_seeds is None else args.num_seeds
+        elif args.preset is not None:
+            if "env" in vars(args) and args.env != args.preset:
+                return _fail(f"invalid --env={args.env!r} with --preset={args.preset!r}; allowed: no --env "
+                             f"or --env {args.preset} (a preset is for one env)")
+            config = config_from_args(args, base=Config.preset(args.preset))
+            num_seeds = args.num_seeds
         else:
             config = config_from_args(args)
             num_seeds = args.num_seeds

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 import envs
+from hjax.presets import MEASURED, PRESETS
 
 HER_STRATEGIES = ("future", "final", "episode", "random", "none")
 ALGORITHMS = ("td3", "ddpg", "sac")
@@ -171,6 +172,26 @@ class Config:
             if getattr(self, name) % shards:
                 raise ValueError(f"invalid {field}={shards!r}; allowed: a divisor of {name}={getattr(self, name)} "
                                  "(num_envs, batch_size and buffer_episodes are split evenly over data shards)")
+
+    @classmethod
+    def preset(cls, name: str, /, **overrides: Any) -> "Config":
+        """The measured preset for the env `name` (`hjax.PRESETS`), with `overrides` applied on top.
+
+        `Config.preset("push", seed=3)`; a preset fixes its env, so `env` may not be overridden.
+        What each preset was measured to do: `Config.preset_note(name)` and the README."""
+        if name not in PRESETS:
+            raise ValueError(f"invalid preset={name!r}; allowed: one of {', '.join(PRESETS)}")
+        if "env" in overrides and overrides["env"] != name:
+            raise ValueError(f"invalid env={overrides['env']!r} with preset={name!r}; allowed: no env override "
+                             f"(the preset is for {name!r}; use Config(env=...) for another env)")
+        return cls(**{"env": name, **PRESETS[name], **overrides})
+
+    @staticmethod
+    def preset_note(name: str) -> str:
+        """Where and how the preset for the env `name` was measured."""
+        if name not in MEASURED:
+            raise ValueError(f"invalid preset={name!r}; allowed: one of {', '.join(PRESETS)}")
+        return MEASURED[name]
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with `changes` applied (validated again)."""

@@ -1,0 +1,63 @@
+"""Per-env presets: the config that reached 90% eval success in the least measured wall time.
+
+`hjax.Config.preset("push")` (or `hjax train --preset push`) starts from these values; any field
+given beside them overrides the preset. Each entry says where it was measured and how long it
+took, compile included. How they were chosen:
+
+- point_mass, reach, push, gripper_reach: on the 2-core CPU these notes describe, by
+  `python -m benchmarks.presets` (each candidate in a fresh process with the compile cache off,
+  one seed; `benchmarks/results/presets.md`); the fastest candidate to 90% is the preset.
+- gripper_push, gripper_pick_and_place, gripper_slide: on one H100 GPU by
+  `python -m benchmarks.gpu_suite --gripper ...` (3 vmapped seeds;
+  `benchmarks/results/gpu/`). They need about a million env steps per seed, which this CPU
+  steps at ~1.5e3 per second: these presets are for a GPU, and on a CPU take hours.
+
+Data only: this module imports nothing from hjax (the Config reads it).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any, Mapping
+
+
+def _frozen(**fields: Any) -> Mapping[str, Any]:
+    return MappingProxyType(fields)
+
+
+# The GPU preset of the three object tasks: 1024 envs, UTD 1/64 with large batches.
+_GPU_OBJECT = dict(num_envs=1024, grad_steps_per_epoch=800, batch_size=4096, hidden_sizes=(256, 256, 256),
+                   buffer_episodes=20_000)
+
+PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "point_mass": _frozen(num_envs=64, grad_steps_per_epoch=64, batch_size=256, hidden_sizes=(64, 64),
+                          num_epochs=50),
+    "reach": _frozen(num_envs=128, grad_steps_per_epoch=64, batch_size=512, hidden_sizes=(128, 128),
+                     num_epochs=25),
+    "push": _frozen(num_envs=64, grad_steps_per_epoch=200, batch_size=256, hidden_sizes=(256, 256),
+                    num_epochs=250),
+    "gripper_reach": _frozen(num_envs=32, grad_steps_per_epoch=200, batch_size=256, hidden_sizes=(256, 256),
+                             num_epochs=10),
+    "gripper_push": _frozen(**_GPU_OBJECT, num_epochs=40),
+    "gripper_pick_and_place": _frozen(**_GPU_OBJECT, num_epochs=100),
+    "gripper_slide": _frozen(**_GPU_OBJECT, num_epochs=100),
+})
+"""env name -> the Config fields its preset sets (everything else keeps Config's defaults)."""
+
+MEASURED: Mapping[str, str] = MappingProxyType({
+    "point_mass": "2-core CPU, first run (no compile cache), seed 0: 90% eval success at epoch 31 "
+                  "(99,200 env steps), 17.1 s from process start, ~16 s of it compile",
+    "reach": "2-core CPU, first run, seed 0: 90% at epoch 15 (96,000 env steps), 39.3 s from process start, "
+             "~36 s of it compile (the three candidates were within 1 s of each other)",
+    "push": "2-core CPU, first run, seed 0: 90% at epoch 173 (553,600 env steps), 281 s from process start, "
+            "~58 s of it compile",
+    "gripper_reach": "2-core CPU, first run, seed 0: 90% at epoch 2 (3,200 env steps), 43.4 s from process "
+                     "start, ~41 s of it compile",
+    "gripper_push": "H100, 3 seeds: 90% eval success at epoch 25 (1.28M env steps per seed), 100 s "
+                    "compile included; without HER 0.08 at the same budget",
+    "gripper_pick_and_place": "H100, 3 seeds: 50% at epoch 21 (1.08M env steps per seed), 69 s compile "
+                              "included; 90% not measured",
+    "gripper_slide": "H100, 3 seeds: 50% at epoch 12 (0.61M env steps per seed), 75 s compile included; "
+                     "90% not measured",
+})
+"""env name -> what its preset was measured to do, and where."""

@@ -1,0 +1,85 @@
+"""Presets: one per env, each the configuration its benchmark measured, and the CLI's --preset."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import envs
+import hjax
+from hjax import cli, runs
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+MEASURED_FIELDS = ("num_envs", "grad_steps_per_epoch", "batch_size", "hidden_sizes")
+
+
+def test_every_env_has_a_valid_preset_with_a_note():
+    assert set(hjax.PRESETS) == set(envs.NAMES)
+    for name in envs.NAMES:
+        config = hjax.Config.preset(name)
+        assert config.env == name
+        for field, value in hjax.PRESETS[name].items():
+            assert getattr(config, field) == value, (name, field)
+        assert hjax.Config.preset_note(name)
+
+
+def test_cpu_presets_are_the_measured_winners():
+    """benchmarks/presets.py chose them: the fastest candidate to 90% on this CPU, per env."""
+    saved = json.loads((RESULTS / "presets.json").read_text())
+    rows = {(r["env"], r["candidate"]): r for r in saved["rows"]}
+    assert saved["chosen"], "no env reached the target"
+    for env, index in saved["chosen"].items():
+        row = rows[(env, index)]
+        assert row["outcome"] == "reached" and row["final_eval_success"] >= saved["target"]
+        faster = [r for r in saved["rows"] if r["env"] == env and r["outcome"] == "reached"]
+        assert row["seconds"] == min(r["seconds"] for r in faster)
+        preset = hjax.Config.preset(env)
+        for field in MEASURED_FIELDS:
+            assert getattr(preset, field) == (tuple(row[field]) if field == "hidden_sizes" else row[field]), (env, field)
+        assert preset.num_epochs >= row["epochs"]  # the preset runs at least to where it was measured at 90%
+
+
+def test_gpu_presets_are_the_configs_the_gpu_suite_ran():
+    rows = []
+    for path in sorted((RESULTS / "gpu").glob("gpu_suite*.json")):
+        rows += json.loads(path.read_text())["gripper_learning"]
+    for env in ("gripper_push", "gripper_pick_and_place", "gripper_slide"):
+        (row,) = [r for r in rows if r["env"] == env and r.get("her_strategy", "future") == "future"]
+        preset = hjax.Config.preset(env)
+        for field in MEASURED_FIELDS:
+            assert getattr(preset, field) == (tuple(row[field]) if field == "hidden_sizes" else row[field]), (env, field)
+        assert preset.num_epochs >= row["epochs"]
+
+
+def test_overrides_apply_and_the_env_is_fixed():
+    config = hjax.Config.preset("push", seed=7, her_strategy="none")
+    assert (config.seed, config.her_strategy, config.num_envs) == (7, "none", hjax.PRESETS["push"]["num_envs"])
+    assert hjax.Config.preset("push", env="push").env == "push"
+    with pytest.raises(ValueError, match=r"invalid env='reach' with preset='push'"):
+        hjax.Config.preset("push", env="reach")
+    with pytest.raises(ValueError, match=r"invalid preset='lift'; allowed: one of point_mass"):
+        hjax.Config.preset("lift")
+    with pytest.raises(ValueError, match=r"invalid num_envs=0"):
+        hjax.Config.preset("push", num_envs=0)
+
+
+def test_cli_preset_with_overrides(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    code = cli.main(["train", "--preset", "point_mass", "--num-epochs", "1", "--num-envs", "4",
+                     "--grad-steps-per-epoch", "2", "--num-eval-envs", "4", "--buffer-episodes", "16",
+                     "--hidden-sizes", "8", "--no-progress", "--run-dir", str(run_dir)])
+    assert code == 0
+    saved, _ = runs.load_config(run_dir)
+    preset = hjax.Config.preset("point_mass")
+    assert saved.batch_size == preset.batch_size  # from the preset
+    assert (saved.num_envs, saved.hidden_sizes, saved.num_epochs) == (4, (8,), 1)  # from the command line
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--preset", "point_mass", "--env", "push"], "invalid --env='push' with --preset='point_mass'"),
+    (["--preset", "point_mass", "--resume", "somewhere"], "invalid --preset='point_mass' with --resume"),
+    (["--preset", "point_mass", "--num-envs", "0"], "invalid num_envs=0"),
+])
+def test_cli_preset_errors(argv, message, capsys):
+    assert cli.main(["train", *argv]) == 2
+    assert message in capsys.readouterr().err
