@@ -205,14 +205,33 @@ class Checkpointer:
             restored = self.manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
             state = restored["state"]
         except Exception as e:  # orbax/tensorstore raise many types; name the checkpoint
-            raise CheckpointError(f"checkpoint {self.directory / str(epoch)} cannot be restored into this "
-                                  f"config: {type(e).__name__}: {e}") from None
+            state = self._restore_renamed(epoch, target)
+            if state is None:
+                raise CheckpointError(f"checkpoint {self.directory / str(epoch)} cannot be restored into this "
+                                      f"config: {type(e).__name__}: {e}") from None
         _check_shapes(target, state, self.directory / str(epoch))
         if not has_buffer:
             state = state.replace(buffer=template.buffer)
         history = {k: np.asarray(v, np.uint64 if k in ("env_steps", "grad_steps") else np.float32)
                    for k, v in meta["history"].items()}
         return state, history, has_buffer
+
+    def _restore_renamed(self, epoch: int, target):
+        """A checkpoint written before `TrainerState.td3` was renamed `learner` (hjax 0.1.0 before
+        the learners were added): restore it under the old field name; None if that fails too."""
+        from flax import serialization
+
+        tree = serialization.to_state_dict(target)
+        if "learner" not in tree:
+            return None
+        old = {("td3" if k == "learner" else k): v for k, v in tree.items()}
+        try:
+            restored = self.manager.restore(epoch, args=self._ocp.args.Composite(
+                state=self._ocp.args.StandardRestore(old)))["state"]
+        except Exception:  # not the old layout either: the caller reports the original error
+            return None
+        restored = {("learner" if k == "td3" else k): v for k, v in restored.items()}
+        return serialization.from_state_dict(target, restored)
 
     def close(self) -> None:
         self.manager.wait_until_finished()

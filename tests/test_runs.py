@@ -71,6 +71,34 @@ def test_resume_without_buffer_continues_from_checkpoint(tmp_path):
     assert np.asarray(resumed.state.buffer.size).tolist() == [16]  # refilled from empty after the resume
 
 
+def test_checkpoint_from_before_the_learner_rename_still_loads(tmp_path):
+    """Checkpoints saved when TrainerState's learner field was called `td3` restore into today's
+    state: the old layout is written here by orbax from a current run's state."""
+    import orbax.checkpoint as ocp
+    from flax import serialization
+
+    cfg = tiny(num_epochs=2)
+    hjax.train(cfg, run_dir=tmp_path / "new", progress_bar=False)
+    current = runs.load_run(tmp_path / "new")
+    old_dir = tmp_path / "old"
+    old_dir.mkdir()
+    for name in ("config.json", "metrics.csv"):
+        (old_dir / name).write_text((tmp_path / "new" / name).read_text())
+    tree = serialization.to_state_dict(jax.device_get(current.state.replace(buffer=None)))
+    tree = {("td3" if k == "learner" else k): v for k, v in tree.items()}
+    meta = {"epoch": 2, "has_buffer": False, "history": {k: np.asarray(v).tolist() for k, v in current.history.items()}}
+    with ocp.CheckpointManager((old_dir / runs.CHECKPOINT_DIR).absolute()) as manager:
+        manager.save(2, args=ocp.args.Composite(state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)))
+        manager.wait_until_finished()
+    loaded = runs.load_run(old_dir)
+    assert loaded.epoch == 2
+    for a, b in zip(jax.tree.leaves(loaded.state.replace(buffer=None)), jax.tree.leaves(current.state.replace(buffer=None))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # and training resumes from it (a longer run continues where the old checkpoint stopped)
+    result = hjax.train(cfg.replace(num_epochs=4), resume=old_dir, progress_bar=False)
+    assert int(result.metrics["env_steps"][-1]) == 4 * cfg.env_steps_per_epoch
+
+
 def test_resume_rejects_a_different_config(tmp_path):
     hjax.train(tiny(num_epochs=2), run_dir=tmp_path, progress_bar=False)
     with pytest.raises(runs.CheckpointError, match=r"hidden_sizes: \[16, 16\] -> \[32\]"):
