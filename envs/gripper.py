@@ -101,7 +101,7 @@ START_CANDIDATES = 16  # rejection-sampling candidates for the object's start
 # Solver settings, the cheapest that passed the physics checks (tests/test_gripper.py); speed
 # and the checks per setting: benchmarks/results/gripper_speed.md.
 DEFAULT_N_FRAMES = 5  # physics substeps per env step: 8 ms
-DEFAULT_ITERATIONS = 2  # Newton iterations (slide: 4; see GripperSlide)
+DEFAULT_ITERATIONS = 2  # Newton iterations (push, slide: 4; see GripperPush, GripperSlide)
 DEFAULT_LS_ITERATIONS = 4  # line-search iterations (slide: 8)
 
 
@@ -375,7 +375,7 @@ _PARAMETERS = """
         reward_type: "sparse" (default: 0 within the threshold, else -1) or "dense" (-distance).
         n_frames: MJX substeps per 0.04 s env step (default 5: 8 ms).
         iterations: Newton iterations of MuJoCo's constraint solver per substep (default 2; 4
-            for slide).
+            for push and slide).
         ls_iterations: line-search iterations per Newton iteration (default 4; 8 for slide).
 """
 
@@ -417,6 +417,12 @@ class GripperPush(GripperEnv):
     """ + _OBJECT_OBS.format(range=OBJECT_RANGE) + _PARAMETERS
 
     TASK = "push"
+    # A pushed cube needs a converged contact solve (benchmarks/results/gripper_fidelity.md): a
+    # face-on push at action 0.6 flipped the cube over at 2 Newton iterations and tilted it
+    # 3 degrees at 3, 4 or 50 (MuJoCo's C engine), and at 2 iterations MJX and the C engine
+    # ended the scripted pushes 0-16 cm apart whatever the pusher did. 4 iterations (line search
+    # 4) kept them within 1 cm.
+    DEFAULT_ITERATIONS = 4
 
     def _sample_start(self, key):
         key_obj, key_goal = jax.random.split(key)
@@ -479,6 +485,7 @@ PUSH_CONTACT = OBJECT_HALF_SIZE + FINGER_RADIUS + 0.005  # m: grip point behind 
 PUSH_CLEARANCE = OBJECT_HALF_SIZE * math.sqrt(2) + 0.02 + 0.01  # m: descend this far behind
 PUSH_STEP = 0.03  # m: how far ahead of the contact point the fingers are aimed
 PUSH_SPEED = 0.6  # largest action while pushing
+BACK_OFF_SPEED = 0.5  # largest action while backing away from the cube before rising
 
 
 def _toward(grip, target, gain=1.0):
@@ -515,28 +522,53 @@ def pick_and_place_policy(obs) -> jax.Array:
 
 
 def push_policy(obs) -> jax.Array:
-    """Go over to the side of the cube away from the goal, descend, and push it to the goal."""
+    """Push the cube to the goal face-on, along one of its face normals at a time: go over to
+    the face away from the goal, descend behind it, push until that axis is within ALIGNED of the
+    goal, then do the same along the other axis.
+
+    Two habits of a simpler pusher (push straight toward the goal, rise where it stands) made
+    its episodes diverge between simulators (benchmarks/results/gripper_fidelity.md): a diagonal
+    push meets the cube corner-on-corner, where box-box contact normals flip between faces, and
+    a closed finger rising along the cube's face drags it up by friction and tips it over. Here
+    a low gripper that is not in place to push backs away from the cube before it rises."""
     o, goal = obs["observation"], obs["desired_goal"]
-    grip, obj = o[0:3], o[3:6]
+    grip, obj, yaw = o[0:3], o[3:6], o[13]
     to_goal = goal[:2] - obj[:2]
     dist = jnp.linalg.norm(to_goal)
-    u = to_goal / jnp.maximum(dist, 1e-6)
     rel = grip[:2] - obj[:2]
-    along, lateral = rel @ u, jnp.abs(rel[0] * u[1] - rel[1] * u[0])
+    r = jnp.linalg.norm(rel)
     low, high = obj[2], obj[2] + SAFE_HEIGHT
     is_low = grip[2] < low + ALIGNED
-    # Pushing: low, behind the cube and near the line through it toward the goal; aim the
-    # closed fingers at the cube's face and advance them by up to PUSH_STEP.
-    pushing = is_low & (along < -PUSH_CONTACT + 0.01) & (along > -PUSH_CLEARANCE - ALIGNED) & (lateral < 2 * ALIGNED)
-    push = jnp.concatenate([obj[:2] - u * PUSH_CONTACT + u * jnp.minimum(dist, PUSH_STEP), low[None]])
-    # Otherwise: rise clear of the cube, travel above it to the point behind it, descend there.
+    # The cube's two face normals in the table plane, each signed toward the goal; the fingers
+    # are in place to push along one when low, behind the cube and within ALIGNED of its line.
+    normals = jnp.array([[jnp.cos(yaw), jnp.sin(yaw)], [-jnp.sin(yaw), jnp.cos(yaw)]])
+    to_go = normals @ to_goal  # (2,) signed distance to the goal along each normal
+    axes = normals * jnp.sign(to_go)[:, None]
+    along, lateral = axes @ rel, jnp.abs(axes[:, 0] * rel[1] - axes[:, 1] * rel[0])
+    in_place = (is_low & (along < -PUSH_CONTACT + 0.01) & (along > -PUSH_CLEARANCE - ALIGNED)
+                & (lateral < ALIGNED))
+    # Keep pushing along an axis the fingers are in place for while it has more than ALIGNED to
+    # go; otherwise take the axis with more to go.
+    busy = in_place & (jnp.abs(to_go) > ALIGNED)
+    k = jnp.where(busy[0], 0, jnp.where(busy[1], 1, jnp.argmax(jnp.abs(to_go))))
+    u, remaining = axes[k], jnp.abs(to_go[k])
+    done = dist < 0.015  # stop: a pushed cube slides on for a while
+    pushing = in_place[k] & (remaining > ALIGNED) & ~done
+    push = jnp.concatenate([obj[:2] - u * PUSH_CONTACT + u * jnp.minimum(remaining, PUSH_STEP), low[None]])
+    # Otherwise: back away from the cube, rise clear of it, travel above it to the point behind
+    # it, descend there.
     behind = obj[:2] - u * PUSH_CLEARANCE
     at_behind = jnp.linalg.norm(grip[:2] - behind) < ALIGNED
-    near_cube = jnp.linalg.norm(rel) < PUSH_CLEARANCE - ALIGNED
+    close = is_low & (r < PUSH_CLEARANCE) & ~at_behind  # may touch the cube
+    away = obj[:2] + rel / jnp.maximum(r, 1e-6) * (PUSH_CLEARANCE + ALIGNED)
+    near_cube = r < PUSH_CLEARANCE + 2 * ALIGNED
     target = jnp.where(pushing, push,
-                       jnp.where(at_behind, jnp.concatenate([behind, low[None]]),
-                                 jnp.where(is_low & near_cube, jnp.concatenate([grip[:2], high[None]]),
-                                           jnp.concatenate([behind, high[None]]))))
-    # Slow down near the goal (a pushed cube slides on for a while) and stop within 1.5 cm.
-    speed = jnp.where(pushing, jnp.clip(dist / 0.1, 0.1, PUSH_SPEED) * (dist > 0.015), 1.0)
+                       jnp.where(done, grip,
+                                 jnp.where(at_behind, jnp.concatenate([behind, low[None]]),
+                                           jnp.where(close, jnp.concatenate([away, grip[2:]]),
+                                                     jnp.where(is_low & near_cube, jnp.concatenate([grip[:2], high[None]]),
+                                                               jnp.concatenate([behind, high[None]]))))))
+    # Slow down as the axis nears the goal.
+    speed = jnp.where(pushing, jnp.clip(remaining / 0.1, 0.1, PUSH_SPEED),
+                      jnp.where(close, BACK_OFF_SPEED, 1.0))
     return jnp.concatenate([jnp.clip(_toward(grip, target), -speed, speed), jnp.array([-1.0])])
