@@ -23,7 +23,8 @@ def point_mass():
     return to_gymnasium("point_mass", distance_threshold=0.5, episode_length=12)
 
 
-@pytest.mark.parametrize("name", ["point_mass", "reach", "gripper_pick_and_place"])
+@pytest.mark.parametrize("name", ["point_mass", "reach", "gripper_reach", "gripper_push", "gripper_slide",
+                                  "gripper_pick_and_place"])
 def test_check_env(name):
     from gymnasium.utils.env_checker import check_env
 
