@@ -11,7 +11,8 @@ Part 2, `gripper_pick_and_place` with one setting changed at a time (`--variants
 overrides): steps/s at `--variant-envs` envs, and the physics checks of tests/test_gripper.py on
 256 envs: largest gripper and cube drift in 50 zero-action steps, the cube's lowest corner under
 50 random steps (< 0 is sinking into the table), scripted pick-and-place success (final step),
-and the largest cube slip in the fingers during a 1 s hold after it.
+and the largest cube slip in the fingers during a 1 s hold after it. `--variants` with no values
+skips part 2.
 
 Writes benchmarks/results/gripper_speed.{md,json}. Host script; not jittable.
 """
@@ -105,7 +106,7 @@ def main() -> None:
     headers2 = ["pick_and_place setting", f"steps/s {args.variant_envs}", "compile_s", "zero action: gripper / cube drift mm",
                 "random: cube lowest corner mm", "finite", "scripted success", "1 s hold slip mm"]
     rows2, raw = [], {}
-    for override in [{}] + variants:
+    for override in ([{}] + variants) if variants else []:  # `--variants` with none: part 1 only
         env = envs.make("gripper_pick_and_place", **override)
         speed, compile_s = throughput(env, args.variant_envs, args.repeats, args.steps_per_call)
         checks = physics_checks(env)
@@ -119,8 +120,8 @@ def main() -> None:
 
     total = time.perf_counter() - t_start
     table2 = markdown_table(headers2, rows2)
-    notes = (f"Part 2: one setting changed at a time on gripper_pick_and_place.\n\n{table2}\n\n"
-             f"Whole run: {total:.0f} s. " + NOTES)
+    notes = ((f"Part 2: one setting changed at a time on gripper_pick_and_place.\n\n{table2}\n\n" if rows2 else "")
+             + f"Whole run: {total:.0f} s. " + NOTES)
     path = write_results(args.name, headers1, rows1, extra={"variants": rows2, "variant_headers": headers2,
                                                             "checks": raw}, notes=notes)
     print("\n" + markdown_table(headers1, rows1) + "\n\n" + table2 + f"\nwritten: {path}")
