@@ -54,7 +54,8 @@ MEASURED: Mapping[str, str] = MappingProxyType({
     "gripper_reach": "2-core CPU, first run, seed 0: 90% at epoch 2 (3,200 env steps), 43.4 s from process "
                      "start, ~41 s of it compile",
     "gripper_push": "H100, 3 seeds: 90% eval success at epoch 25 (1.28M env steps per seed), 100 s "
-                    "compile included; without HER 0.08 at the same budget",
+                    "compile included; without HER 0.08 at the same budget (measured with the push "
+                    "scene at 2 Newton iterations, before it moved to 4)",
     "gripper_pick_and_place": "H100, 3 seeds: 50% at epoch 21 (1.08M env steps per seed), 69 s compile "
                               "included; 90% not measured",
     "gripper_slide": "H100, 3 seeds: 50% at epoch 12 (0.61M env steps per seed), 75 s compile included; "
