@@ -417,11 +417,11 @@ class GripperPush(GripperEnv):
     """ + _OBJECT_OBS.format(range=OBJECT_RANGE) + _PARAMETERS
 
     TASK = "push"
-    # A pushed cube needs a converged contact solve (benchmarks/results/gripper_fidelity.md): a
-    # face-on push at action 0.6 flipped the cube over at 2 Newton iterations and tilted it
-    # 3 degrees at 3, 4 or 50 (MuJoCo's C engine), and at 2 iterations MJX and the C engine
-    # ended the scripted pushes 0-16 cm apart whatever the pusher did. 4 iterations (line search
-    # 4) kept them within 1 cm.
+    # A pushed cube needs a better converged contact solve than the other tasks: in MuJoCo's C
+    # engine a face-on push at action 0.6 flipped the cube over at 2 Newton iterations and tilted
+    # it 3 degrees at 3, 4 or 50 (tests/test_gripper_fidelity.py). At 2 iterations MJX and the C
+    # engine ended 32 scripted pushes 7 cm apart (median; max 23 cm, none within 1 cm), at 4
+    # 1.1 mm (max 6.6 mm) (benchmarks/results/gripper_fidelity.md).
     DEFAULT_ITERATIONS = 4
 
     def _sample_start(self, key):
