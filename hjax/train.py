@@ -8,7 +8,9 @@ process, keyed by everything but the seed and the run length.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import signal
 import threading
 import time
@@ -326,6 +328,21 @@ def _program_key(config: Config, num_seeds: int | None) -> tuple:
                                             ("env_class", env_class))
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause Python's cyclic garbage collector while a program is traced, lowered and compiled (host
+    side). Tracing allocates hundreds of thousands of small objects, and the collections they set
+    off cost about a fifth of a compile served by the persistent cache (benchmarks/compile_time.py);
+    reference counting still frees everything outside cycles, and the collector resumes after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _compiled(config: Config, num_seeds: int | None, keys: jax.Array) -> tuple[Callable, Any, Callable]:
     """Jitted init, the compiled chunk, and a function placing a host state on the devices,
     for this program; compiled once per process (host side).
@@ -335,31 +352,34 @@ def _compiled(config: Config, num_seeds: int | None, keys: jax.Array) -> tuple[C
     `config.data_shards` must be resolved (see `resolve`)."""
     key = _program_key(config, num_seeds)
     if key not in _COMPILED:
-        lay = sharding.layout(config, num_seeds)
-        trainer = make_trainer(config, lay.mesh)
-        chunk = config.epochs_per_chunk
-        init_fn = trainer.init
-        chunk_fn = lambda s: trainer.run_epochs(s, chunk)  # noqa: E731
-        if num_seeds is not None:
-            axis_name = "seeds" if lay.seed_devices > 1 else None
-            init_fn = jax.vmap(init_fn, spmd_axis_name=axis_name)
-            chunk_fn = jax.vmap(chunk_fn, spmd_axis_name=axis_name)
-        state_shape = jax.eval_shape(init_fn, keys)
-        if lay.mesh is None:
-            shardings = None
-            init_jit = jax.jit(init_fn)
-            chunk_jit = jax.jit(chunk_fn, donate_argnums=0)
-            place = lambda tree: tree  # noqa: E731
-        else:
-            shardings = sharding.state_shardings(state_shape, lay, seeded=num_seeds is not None)
-            init_jit = jax.jit(init_fn, out_shardings=shardings)
-            chunk_jit = jax.jit(chunk_fn, in_shardings=(shardings,), out_shardings=(shardings, None),
-                                donate_argnums=0)
-            place = lambda tree: jax.device_put(tree, shardings)  # noqa: E731
-        compiled = chunk_jit.lower(state_shape).compile()
-        if len(_COMPILED) >= _COMPILED_MAX:
-            _COMPILED.pop(next(iter(_COMPILED)))
-        _COMPILED[key] = (init_jit, compiled, place)
+        with _gc_paused():
+            lay = sharding.layout(config, num_seeds)
+            trainer = make_trainer(config, lay.mesh)
+            chunk = config.epochs_per_chunk
+            init_fn = trainer.init
+            chunk_fn = lambda s: trainer.run_epochs(s, chunk)  # noqa: E731
+            if num_seeds is not None:
+                axis_name = "seeds" if lay.seed_devices > 1 else None
+                init_fn = jax.vmap(init_fn, spmd_axis_name=axis_name)
+                chunk_fn = jax.vmap(chunk_fn, spmd_axis_name=axis_name)
+            if lay.mesh is None:
+                # One trace of init gives both the state's shapes and the init program.
+                init_traced = jax.jit(init_fn).trace(keys)
+                state_shape = init_traced.out_info
+                init_jit = init_traced.lower().compile()
+                chunk_jit = jax.jit(chunk_fn, donate_argnums=0)
+                place = lambda tree: tree  # noqa: E731
+            else:
+                state_shape = jax.eval_shape(init_fn, keys)
+                shardings = sharding.state_shardings(state_shape, lay, seeded=num_seeds is not None)
+                init_jit = jax.jit(init_fn, out_shardings=shardings)
+                chunk_jit = jax.jit(chunk_fn, in_shardings=(shardings,), out_shardings=(shardings, None),
+                                    donate_argnums=0)
+                place = lambda tree: jax.device_put(tree, shardings)  # noqa: E731
+            compiled = chunk_jit.lower(state_shape).compile()
+            if len(_COMPILED) >= _COMPILED_MAX:
+                _COMPILED.pop(next(iter(_COMPILED)))
+            _COMPILED[key] = (init_jit, compiled, place)
     return _COMPILED[key]
 
 

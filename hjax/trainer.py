@@ -127,6 +127,14 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
     delay = learner.policy_delay
     num_groups = config.grad_steps_per_epoch // delay
 
+    def per_shard(fn):
+        """`vmap(fn)` over the leading shard axis of its arguments. With one shard, `fn` on that
+        shard with the axis put back: the same numbers, without batching every op of `fn` at
+        trace time (that batching is a visible part of the compile time on one device)."""
+        if shards > 1:
+            return jax.vmap(fn)
+        return lambda *args: jax.tree.map(lambda x: x[None], fn(*jax.tree.map(lambda x: x[0], args)))
+
     def inputs(obs_norm, goal_norm, observation, goal):
         return jnp.concatenate([norm_lib.normalize(obs_norm, observation, config.obs_clip),
                                 norm_lib.normalize(goal_norm, goal, config.obs_clip)], axis=-1)
@@ -191,7 +199,7 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
             return her.sample(key_shard, shard_buffer, config.batch_size // shards, config.her_strategy,
                               config.replay_k, env.compute_reward, env.is_success)
 
-        tr, composition = jax.vmap(sample_shard)(jax.random.split(key, shards), state.buffer)
+        tr, composition = per_shard(sample_shard)(jax.random.split(key, shards), state.buffer)
         tr = jax.tree.map(lambda x: x.reshape(config.batch_size, *x.shape[2:]), constrain_batch(tr, mesh))
         composition = jax.tree.map(jnp.mean, composition)
         batch = Batch(inputs=inputs(state.obs_norm, state.goal_norm, tr.observation, tr.goal),
@@ -206,21 +214,24 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
         each group runs policy_delay - 1 critic-only steps, then a critic step followed by the
         actor and target update on that same batch (DDPG and SAC: groups of one)."""
 
-        def critic_only(learner_state, key_step):
-            key_sample, key_critic = jax.random.split(key_step)
+        def critic(learner_state, keys_step):
+            key_sample, key_critic = keys_step
             batch, composition = sample_batch(state, key_sample)
             learner_state, m = learner.critic_step(learner_state, batch, key_critic)
-            return learner_state, (m, composition)
+            return learner_state, (m, composition, batch)
 
         def group(learner_state, key_group):
-            # split(k, n)[:m] == split(k, m): the key of the actor step comes last.
+            # split(k, n)[:m] == split(k, m): the key of the actor step comes last. Critic step
+            # i < delay - 1 samples and steps with split(keys[i]); the last one samples with
+            # keys[delay - 1] and steps with keys[delay]. One scan over all `delay` critic steps
+            # traces (and compiles) the critic step once; the actor takes the last step's batch.
             keys = jax.random.split(key_group, delay + 2)
-            learner_state, (m_head, c_head) = jax.lax.scan(critic_only, learner_state, keys[:delay - 1])
-            batch, c_last = sample_batch(state, keys[delay - 1])
-            learner_state, m_last = learner.critic_step(learner_state, batch, keys[delay])
-            learner_state, m_actor = learner.actor_step(learner_state, batch, keys[delay + 1])
-            join = lambda a, b: jnp.concatenate([a, b[None]])  # noqa: E731
-            return learner_state, (jax.tree.map(join, m_head, m_last), jax.tree.map(join, c_head, c_last), m_actor)
+            step_keys = jnp.concatenate([jax.vmap(jax.random.split)(keys[:delay - 1]),
+                                         keys[None, delay - 1:delay + 1]])  # (delay, 2, key)
+            learner_state, (m_critic, comp, batches) = jax.lax.scan(critic, learner_state, step_keys)
+            last_batch = jax.tree.map(lambda x: x[-1], batches)
+            learner_state, m_actor = learner.actor_step(learner_state, last_batch, keys[delay + 1])
+            return learner_state, (m_critic, comp, m_actor)
 
         learner_state, (m_critic, comp, m_actor) = jax.lax.scan(group, state.learner,
                                                                 jax.random.split(key, num_groups))
@@ -239,7 +250,7 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
             obs_norm=norm_lib.update(state.obs_norm, episodes.observation),
             goal_norm=norm_lib.update(norm_lib.update(state.goal_norm, episodes.desired_goal),
                                       episodes.achieved_goal),
-            buffer=jax.vmap(buffer_lib.add)(state.buffer, jax.tree.map(  # env block i -> shard i
+            buffer=per_shard(buffer_lib.add)(state.buffer, jax.tree.map(  # env block i -> shard i
                 lambda x: x.reshape(shards, config.num_envs // shards, *x.shape[1:]), episodes)))
         return state, train_m
 
