@@ -420,8 +420,8 @@ class GripperPush(GripperEnv):
     # A pushed cube needs a better converged contact solve than the other tasks: in MuJoCo's C
     # engine a face-on push at action 0.6 flipped the cube over at 2 Newton iterations and tilted
     # it 3 degrees at 3, 4 or 50 (tests/test_gripper_fidelity.py). At 2 iterations MJX and the C
-    # engine ended 32 scripted pushes 7 cm apart (median; max 23 cm, none within 1 cm), at 4
-    # 1.1 mm (max 6.6 mm) (benchmarks/results/gripper_fidelity.md).
+    # engine ended 256 scripted pushes 5 cm apart (median; 5 within 1 cm), at 4 1.1 mm (255
+    # within 1 cm, max 13 mm); 9-19% fewer steps/s (benchmarks/results/gripper_fidelity.md).
     DEFAULT_ITERATIONS = 4
 
     def _sample_start(self, key):
