@@ -4,7 +4,8 @@
 - scripted controllers (pick-and-place, push) solve >= 80% of 256 episodes, so the tasks are
   feasible with this physics, and a grasped cube stays in the fingers during a 1 s hold;
 - MuJoCo's C engine (`mujoco.mj_step` on the same XML), replaying the scripted pick-and-place
-  episodes' actions from the same start states, ends with the cube within 1 cm of MJX's result;
+  episodes' actions from the same start states, ends with the cube within 1 cm of MJX's result
+  (the scripted pushes: tests/test_gripper_fidelity.py);
 - the observation matches MuJoCo's own kinematics (positions, world-frame velocities);
 - start and goal distributions as Fetch's.
 
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 
 import envs
+from benchmarks.gripper_fidelity import mujoco_replay
 from envs import gripper as g
 from env_rollouts import compiled
 
@@ -142,33 +144,15 @@ def test_scripted_push_succeeds(push_episodes):
     assert success.mean() >= 0.8, success.mean()
 
 
-def _mujoco_replay(env, qpos0, actions):
-    """MuJoCo's C engine on the same XML (float64) from `qpos0` with the same `actions`;
-    returns the object's position after each step."""
-    model = mujoco.MjModel.from_xml_string(env.xml)
-    data = mujoco.MjData(model)
-    data.qpos[:] = qpos0
-    mujoco.mj_forward(model, data)
-    out = []
-    for action in actions:
-        data.ctrl[:] = np.asarray(env.ctrl(data.qpos, action))
-        mujoco.mj_step(model, data, nstep=env.n_frames)
-        out.append(data.qpos[g.OBJECT_POS].copy())
-    return np.stack(out)
-
-
 def test_mjx_matches_mujoco_c_engine(pick_episodes, record_property):
     """The scripted pick-and-place episodes replayed by `mujoco.mj_step` (float64, MuJoCo's own
-    collision code) with the same actions: the cube ends within 1 cm of MJX's result.
-
-    (Scripted pushes are not compared: they hit the cube at speed, and MJX's box-box contacts
-    differ from MuJoCo's from the first impact on, so open-loop replays drift apart by 2-15 cm
-    in 50 steps; see README, gripper tasks.)"""
+    collision code) with the same actions: the cube ends within 1 cm of MJX's result. (The
+    scripted pushes: tests/test_gripper_fidelity.py.)"""
     env, (s0, states, actions) = pick_episodes
     T = env.episode_length
     errors = []
     for i in range(FIDELITY_EPISODES):
-        ref = _mujoco_replay(env, np.asarray(s0.pipeline_state.qpos[i], np.float64), actions[:T, i])
+        ref = mujoco_replay(env, np.asarray(s0.pipeline_state.qpos[i], np.float64), actions[:T, i])
         errors.append(np.linalg.norm(ref[-1] - np.asarray(states.pipeline_state.qpos[T - 1, i, g.OBJECT_POS])))
     errors = np.asarray(errors)
     record_property("final_cube_error_m", errors.tolist())
