@@ -18,7 +18,8 @@ import pytest
 
 import envs
 from envs import gripper as g
-from test_gripper import _lowest_corner, _mujoco_replay, _scripted
+from benchmarks.gripper_fidelity import mujoco_replay
+from test_gripper import _lowest_corner, _scripted
 
 PUSH_EPISODES = 16
 
@@ -40,7 +41,7 @@ def test_scripted_pushes_replay_in_mujoco_c_engine(push_run, record_property):
     env, (s0, states, actions) = push_run
     q0 = np.asarray(s0.pipeline_state.qpos, np.float64)
     q = np.asarray(states.pipeline_state.qpos)
-    errors = np.array([np.linalg.norm(_mujoco_replay(env, q0[i], actions[:, i])[-1] - q[-1, i, g.OBJECT_POS])
+    errors = np.array([np.linalg.norm(mujoco_replay(env, q0[i], actions[:, i])[-1] - q[-1, i, g.OBJECT_POS])
                        for i in range(PUSH_EPISODES)])
     record_property("final_cube_error_m", errors.tolist())
     # The episodes do push: the cube travels (so an agreement on a cube at rest cannot pass this),
