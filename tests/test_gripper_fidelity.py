@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import envs
-from envs import gripper as g
 from benchmarks.gripper_fidelity import mujoco_replay
+from envs import gripper as g
 from test_gripper import _lowest_corner, _scripted
 
 PUSH_EPISODES = 16
