@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import envs
 
 NUM_ENVS = 16  # batch for the pure-jnp envs
+SHARED_EPISODE_SEED = 1  # the key of `Compiled.shared_episode`
 PHYSICS_NUM_ENVS = 256  # batch for the Brax envs: one compile either way, and ~0.2 s per episode
 
 
@@ -67,10 +68,12 @@ class Compiled:
         state0 = self.reset(key_reset)
         return state0, self.rollout(state0, key_act, self.zeros(), scale)[1]
 
+    @functools.cached_property
     def shared_episode(self) -> tuple[Any, Any]:
-        """`episode(PRNGKey(1))`, run once per env and session: the tests that only read a random
-        episode share it (a batch of physics episodes costs 10-30 s on a 2-core CPU)."""
-        return _shared_episode(self)
+        """`episode(PRNGKey(SHARED_EPISODE_SEED))`, run once per env and session (`compiled` keeps
+        one object per env): the tests that only read a random episode share it (a batch of
+        physics episodes costs 10-30 s on a 2-core CPU)."""
+        return self.episode(jax.random.PRNGKey(SHARED_EPISODE_SEED))
 
 
 @functools.lru_cache(maxsize=None)
@@ -82,13 +85,3 @@ def compiled(name: str) -> Compiled:
     run = jax.jit(lambda state0, key, base_action, noise:
                   rollout(env, state0, key, env.episode_length, base_action, noise))
     return Compiled(env=env, num_envs=num_envs, reset=reset, rollout=run)
-
-
-SHARED_EPISODE_SEED = 1
-_SHARED: dict[int, Any] = {}  # id(Compiled) -> its shared episode; Compiled objects live all session
-
-
-def _shared_episode(run: Compiled):
-    if id(run) not in _SHARED:
-        _SHARED[id(run)] = run.episode(jax.random.PRNGKey(SHARED_EPISODE_SEED))
-    return _SHARED[id(run)]

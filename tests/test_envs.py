@@ -53,7 +53,7 @@ def test_shapes_and_dtypes(env):
 
 
 def test_reward_invariant_every_step(env, run):
-    _, states = run.shared_episode()
+    _, states = run.shared_episode
     ag, dg = states.obs["achieved_goal"], states.obs["desired_goal"]
     np.testing.assert_array_equal(states.reward, env.compute_reward(ag, dg))
     np.testing.assert_array_equal(states.metrics["success"], env.is_success(ag, dg))
@@ -83,7 +83,7 @@ def test_dense_reward_is_negative_distance():
 
 
 def test_truncation_only_at_episode_length(env, run):
-    state0, states = run.shared_episode()
+    state0, states = run.shared_episode
     T = env.episode_length
     assert float(state0.done.max()) == 0.0
     trunc = np.asarray(states.info["truncation"])
@@ -94,7 +94,7 @@ def test_truncation_only_at_episode_length(env, run):
 
 
 def test_same_key_same_episode_different_keys_differ(env, run):
-    _, a = run.shared_episode()  # PRNGKey(SHARED_EPISODE_SEED), computed once per session
+    _, a = run.shared_episode  # PRNGKey(SHARED_EPISODE_SEED), computed once per session
     _, b = run.episode(jax.random.PRNGKey(SHARED_EPISODE_SEED))  # computed again here
     for x, y in zip(jax.tree.leaves(a.obs), jax.tree.leaves(b.obs)):
         np.testing.assert_array_equal(x, y)
@@ -132,7 +132,7 @@ def test_vmap_4096(env, run):
         state = jax.jit(jax.vmap(env.step))(state, jnp.ones((n, env.action_size)))
     else:  # physics envs: vmap is the same code, kept cheap: the last state of the shared batch (256)
         n = run.num_envs
-        state = jax.tree.map(lambda x: x[-1], run.shared_episode()[1])
+        state = jax.tree.map(lambda x: x[-1], run.shared_episode[1])
     assert state.obs["observation"].shape[0] == n
     assert state.reward.shape == (n,)
     assert np.isfinite(np.asarray(state.obs["observation"])).all()
