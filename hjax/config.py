@@ -19,6 +19,9 @@ LEARNER_ONLY_FIELDS = (
     ("action_l2", ("td3", "ddpg")), ("exploration_noise", ("td3", "ddpg")),
     ("init_alpha", ("sac",)), ("alpha_lr", ("sac",)), ("target_entropy", ("sac",)),
 )
+# What a learner that does not read a field does anyway; naming it is accepted (DDPG and SAC
+# update the actor after every critic step, i.e. policy_delay=1).
+LEARNER_IMPLIED_VALUES = {("policy_delay", "ddpg"): 1, ("policy_delay", "sac"): 1}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,11 +244,13 @@ class Config:
             _check_real("target_entropy", self.target_entropy, True, "None (-action_dim) or a finite number")
         for name, algorithms in LEARNER_ONLY_FIELDS:
             default = _DEFAULTS[name]
-            if self.algorithm not in algorithms and getattr(self, name) != default:
+            implied = LEARNER_IMPLIED_VALUES.get((name, self.algorithm))
+            if self.algorithm not in algorithms and getattr(self, name) not in (default, implied):
+                also = "" if implied is None else f" or {implied!r}, what {self.algorithm} does anyway"
                 raise ValueError(
                     f"invalid {name}={getattr(self, name)!r} with algorithm={self.algorithm!r}; allowed: the "
-                    f"default {default!r} ({name} is read by {' and '.join(algorithms)} only, so another value "
-                    f"would do nothing with {self.algorithm})")
+                    f"default {default!r}{also} ({name} is read by {' and '.join(algorithms)} only, so another "
+                    f"value would do nothing with {self.algorithm})")
         if self.algorithm == "td3" and self.grad_steps_per_epoch % self.policy_delay:
             raise ValueError(
                 f"invalid grad_steps_per_epoch={self.grad_steps_per_epoch!r}; allowed: a multiple of "

@@ -66,9 +66,12 @@ def load_config(run_dir: str | Path) -> tuple[Config, int | None]:
 
 
 def config_differences(saved: Config, current: Config, ignore=RESUMABLE_CHANGES) -> list[str]:
-    """`field: saved -> current` for every field that differs (except `ignore`)."""
+    """`field: saved -> current` for every field that differs (except `ignore`, and a field that
+    neither run's learner reads, such as ddpg's accepted `policy_delay=1`)."""
     a, b = saved.to_dict(), current.to_dict()
-    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if k not in ignore and a[k] != b[k]]
+    unread = {name for name, algorithms in LEARNER_ONLY_FIELDS
+              if saved.algorithm not in algorithms and current.algorithm not in algorithms}
+    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if k not in ignore and k not in unread and a[k] != b[k]]
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -227,6 +227,20 @@ def test_config_names_both_fields_of_an_invalid_learner_combination(field, value
         hjax.Config(algorithm=algorithm, **{field: value})
 
 
+@pytest.mark.parametrize("algorithm", ["ddpg", "sac"])
+def test_policy_delay_one_is_accepted_where_the_learner_does_that_anyway(algorithm):
+    """DDPG and SAC update the actor after every critic step: naming policy_delay=1 says just
+    that, so it is accepted and trains exactly as the default config does."""
+    named = hjax.Config(algorithm=algorithm, policy_delay=1, **TINY)
+    default = hjax.Config(algorithm=algorithm, **TINY)
+    a = jax.jit(hjax.make_trainer(named).epoch)(hjax.make_trainer(named).init(jax.random.PRNGKey(0)))[1]
+    b = jax.jit(hjax.make_trainer(default).epoch)(hjax.make_trainer(default).init(jax.random.PRNGKey(0)))[1]
+    for name in b:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    with pytest.raises(ValueError, match=rf"policy_delay=4 with algorithm='{algorithm}'; allowed: the default 2 or 1"):
+        hjax.Config(algorithm=algorithm, policy_delay=4)
+
+
 @pytest.mark.parametrize("field,value,allowed", [
     ("algorithm", "ppo", "one of td3, ddpg, sac"), ("init_alpha", 0.0, "> 0"), ("alpha_lr", -1e-3, "> 0"),
     ("target_entropy", float("inf"), "finite"),

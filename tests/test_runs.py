@@ -99,6 +99,16 @@ def test_checkpoint_from_before_the_learner_rename_still_loads(tmp_path):
     assert int(result.metrics["env_steps"][-1]) == 4 * cfg.env_steps_per_epoch
 
 
+def test_resume_accepts_ddpg_with_policy_delay_one(tmp_path):
+    """policy_delay is unread by ddpg and saved configs drop it; the resume check ignores it too."""
+    cfg = tiny(algorithm="ddpg", policy_delay=1)
+    hjax.train(cfg.replace(num_epochs=2), run_dir=tmp_path, progress_bar=False)
+    resumed = hjax.train(cfg.replace(num_epochs=4), resume=tmp_path, progress_bar=False)
+    assert int(resumed.metrics["env_steps"][-1]) == 4 * cfg.env_steps_per_epoch
+    with pytest.raises(runs.CheckpointError, match=r"hidden_sizes: \[16, 16\] -> \[32\]"):
+        hjax.train(cfg.replace(hidden_sizes=(32,)), resume=tmp_path)
+
+
 def test_resume_rejects_a_different_config(tmp_path):
     hjax.train(tiny(num_epochs=2), run_dir=tmp_path, progress_bar=False)
     with pytest.raises(runs.CheckpointError, match=r"hidden_sizes: \[16, 16\] -> \[32\]"):
