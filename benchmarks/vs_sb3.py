@@ -3,6 +3,8 @@
     python -m benchmarks.vs_sb3 [--sb3-budget-s 600] [--hjax-epochs 30] [--seed 0]
     python -m benchmarks.vs_sb3 --config-overrides hidden_sizes=64,64 num_envs=256 --name vs_sb3_small_nets
     python -m benchmarks.vs_sb3 --quick          # smoke test only: tiny networks and budget
+    # planar push from the push preset, hjax run twice (the second from the warm compile cache):
+    python -m benchmarks.vs_sb3 --env push --base preset --hjax-runs 2 --sb3-budget-s 7200
 
 Needs the optional extra: `pip install -e ".[sb3]"`.
 
@@ -28,8 +30,12 @@ Host script; not jittable.
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
 import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -42,27 +48,48 @@ from benchmarks import stats
 from benchmarks.common import markdown_table, write_results
 from benchmarks.her_ablation import parse_overrides
 from envs.goal_env import OBS_KEYS
+from hjax import compile_cache
 
 QUICK_OVERRIDES = dict(hidden_sizes=(32, 32), num_envs=4, grad_steps_per_epoch=24, batch_size=64,
                        buffer_episodes=200, num_eval_envs=10)
 
 
 def shared_config(args: argparse.Namespace) -> hjax.Config:
-    """The hjax config; SB3 copies every shared hyperparameter from it. Exploration is Gaussian
-    noise only (random_action_prob=0), because SB3's TD3 has no epsilon-random actions."""
-    overrides: dict[str, Any] = dict(random_action_prob=0.0, chunk_epochs=1)
+    """The hjax config; SB3 copies every shared hyperparameter from it (less `--sb3-overrides`).
+    It starts from Config's defaults or, with `--base preset`, from the env's preset. Exploration
+    is Gaussian noise only (random_action_prob=0), because SB3's TD3 has no epsilon-random
+    actions, unless `--keep-random-actions` leaves hjax's as configured (a listed difference)."""
+    overrides: dict[str, Any] = dict(chunk_epochs=1)
+    if not args.keep_random_actions:
+        overrides["random_action_prob"] = 0.0
     if args.quick:
         overrides.update(QUICK_OVERRIDES, num_epochs=3)
-    else:
+    elif args.hjax_epochs is not None:
         overrides["num_epochs"] = args.hjax_epochs
+    elif args.base == "default":
+        overrides["num_epochs"] = 30
     overrides.update(parse_overrides(args.config_overrides, fixed=("env", "her_strategy", "chunk_epochs", "seed")))
-    cfg = hjax.Config(env=args.env, her_strategy="future", seed=args.seed, **overrides)
+    overrides.update(her_strategy="future", seed=args.seed)
+    cfg = (hjax.Config.preset(args.env, **overrides) if args.base == "preset"
+           else hjax.Config(env=args.env, **overrides))
+    return cfg
+
+
+def sb3_config(cfg: hjax.Config, args: argparse.Namespace) -> hjax.Config:
+    """The config SB3's hyperparameters are read from: hjax's, with `--sb3-overrides` applied
+    (e.g. the HER paper's 3x256 networks at its update-to-data ratio). Checked before anything runs."""
+    sb = cfg.replace(**parse_overrides(args.sb3_overrides, fixed=(
+        "env", "her_strategy", "chunk_epochs", "seed", "num_envs", "episode_length", "num_eval_envs")))
+    _check_sb3_compatible(sb)
+    return sb
+
+
+def _check_sb3_compatible(cfg: hjax.Config) -> None:
     if cfg.actor_lr != cfg.critic_lr:
         raise ValueError(f"actor_lr={cfg.actor_lr} and critic_lr={cfg.critic_lr} differ; SB3's TD3 has one "
                          "learning_rate for both, so they must be equal here")
     if cfg.replay_k != int(cfg.replay_k):
         raise ValueError(f"replay_k={cfg.replay_k} must be an integer here (SB3's n_sampled_goal)")
-    return cfg
 
 
 # ---- hjax -----------------------------------------------------------------------------------------
@@ -91,6 +118,35 @@ def run_hjax(cfg: hjax.Config, target: float) -> dict[str, Any]:
         "time_to_target_excl_compile_s": None if hit is None else float(wall[hit] - result.compile_seconds),
         "final_success": float(success[-1]),
     }
+
+
+def _run_hjax_from_dict(fields: dict[str, Any], target: float) -> dict[str, Any]:
+    """`run_hjax` in a spawned child: a Config holds read-only mappings, which do not pickle."""
+    fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
+    return run_hjax(hjax.Config(**fields), target)
+
+
+def run_hjax_fresh(cfg: hjax.Config, target: float, runs: int, cache_dir: str) -> list[dict[str, Any]]:
+    """`run_hjax` `runs` times, each in a fresh Python process (spawned, same core affinity) with
+    the persistent compile cache in `cache_dir`, as a user re-running a script or restarting a
+    notebook would: run 1 compiles cold (the folder starts empty), the later runs load the
+    compiled programs from the cache."""
+    out = []
+    ctx = multiprocessing.get_context("spawn")
+    previous = os.environ.get(compile_cache.ENV_DIR)
+    os.environ[compile_cache.ENV_DIR] = cache_dir  # the spawned child inherits it
+    try:
+        for i in range(runs):
+            with ctx.Pool(1) as pool:
+                out.append(pool.apply(_run_hjax_from_dict, (cfg.to_dict(), target)))
+            print(f"hjax run {i + 1}: compile {out[-1]['compile_s']:.1f}s, to {target:.0%}: "
+                  f"{_secs(out[-1]['time_to_target_s'])}", flush=True)
+    finally:
+        if previous is None:
+            os.environ.pop(compile_cache.ENV_DIR)
+        else:
+            os.environ[compile_cache.ENV_DIR] = previous
+    return out
 
 
 # ---- SB3 ------------------------------------------------------------------------------------------
@@ -221,11 +277,84 @@ def _secs(x) -> str:
     return "not reached" if x is None else f"{x:.1f}s"
 
 
+def _sb3_key(sb_cfg: hjax.Config, args: argparse.Namespace) -> dict[str, Any]:
+    """What an SB3 result depends on besides its budget, JSON-normalised, to match a saved side."""
+    return json.loads(json.dumps({"sb3_config": sb_cfg.to_dict(), "target": args.target,
+                                  "sb3_train_episodes": args.sb3_train_episodes,
+                                  "sb3_full_budget": args.sb3_full_budget}, default=str))
+
+
+def _sb3_only(sb_cfg: hjax.Config, args: argparse.Namespace, budget: float) -> None:
+    """`--skip-hjax`: train SB3 alone and save its side, for a later `--sb3-from` run that trains
+    hjax and writes the comparison (so SB3's hours can start while hjax's core is busy)."""
+    print(f"sb3 only: budget {budget:.0f}s of training", flush=True)
+    sb = run_sb3(sb_cfg, args, budget)
+    level = f"{args.target:.0%}"
+    headers = ["learner", "env steps/s", "grad steps/s", "setup s", f"env steps to {level}",
+               f"training s to {level}", "env steps run", "final eval success"]
+    rows = [["SB3 TD3+HER", round(sb["env_steps_per_s"]), round(sb["grad_steps_per_s"], 1), round(sb["setup_s"], 1),
+             _fmt(sb["steps_to_target"]), _fmt(sb["time_to_target_s"]), sb["total_env_steps"],
+             "-" if sb["final_success"] is None else round(sb["final_success"], 3)]]
+    notes = (f"SB3's side of a comparison alone (`--skip-hjax`); `--sb3-from` this file combines it with an hjax "
+             f"run of the same configs. Task {sb_cfg.env}, seed {sb_cfg.seed}, budget {budget:.0f} s of training; "
+             f"{sb['gradient_steps']} gradient steps every {sb['train_freq_episodes']} episodes (UTD "
+             f"{sb['utd']:.4g}); config in the JSON.")
+    extra = {**_sb3_key(sb_cfg, args), "budget_s": budget, "sb3": sb}
+    path = write_results(args.name or "vs_sb3_sb3_only", headers, rows, extra=extra, notes=notes)
+    print("\n" + markdown_table(headers, rows) + f"\n\n{notes}\nwritten: {path}")
+
+
+def load_sb3_side(path: str, sb_cfg: hjax.Config, args: argparse.Namespace) -> dict[str, Any]:
+    """A saved `--skip-hjax` result, checked to be for this SB3 config, target and schedule."""
+    try:
+        saved = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"--sb3-from={path!r}: cannot read it ({e})") from None
+    if "sb3" not in saved or "budget_s" not in saved:
+        raise ValueError(f"--sb3-from={path!r} is not an SB3-only result of this script (--skip-hjax)")
+    want = _sb3_key(sb_cfg, args)
+    diffs = [k for k in want if saved.get(k) != want[k]]
+    if diffs:
+        raise ValueError(f"--sb3-from={path!r} was run with other {', '.join(diffs)}; allowed: a result of the "
+                         "same SB3 config, target and train schedule")
+    return saved
+
+
+def _sb3_differs(cfg: hjax.Config, sb_cfg: hjax.Config) -> str:
+    """The shared fields SB3 read with other values (`--sb3-overrides`), for the notes."""
+    a, b = cfg.to_dict(), sb_cfg.to_dict()
+    changed = [f"{k}={b[k]!r} (hjax {a[k]!r})" for k in sorted(a) if a[k] != b[k]]
+    return f"SB3 read these fields at its own values: {', '.join(changed)}. " if changed else ""
+
+
+def _hjax_runs_note(hj_runs: list[dict[str, Any]]) -> str:
+    if len(hj_runs) == 1:
+        return ""
+    compiles = ", ".join(f"{r['compile_s']:.1f}" for r in hj_runs)
+    return (f"hjax trained {len(hj_runs)} times, each in a fresh process sharing a compile cache that started "
+            f"empty (compile {compiles} s); the ratios use the last run. ")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="point_mass", choices=envs.NAMES)
     parser.add_argument("--sb3-budget-s", type=float, default=600.0, help="SB3 training wall-time budget")
-    parser.add_argument("--hjax-epochs", type=int, default=30, help="hjax run length (epochs)")
+    parser.add_argument("--base", choices=("default", "preset"), default="default",
+                        help="start the shared config from Config's defaults or from the env's preset")
+    parser.add_argument("--hjax-epochs", type=int, default=None,
+                        help="hjax run length (epochs; default 30, or the preset's with --base preset)")
+    parser.add_argument("--hjax-runs", type=int, default=1,
+                        help="with N > 1, train hjax N times, each in a fresh process sharing a new compile "
+                             "cache (run 1 cold, the rest warm); the table reports the last")
+    parser.add_argument("--skip-hjax", action="store_true",
+                        help="train SB3 only and save its side (for a later --sb3-from)")
+    parser.add_argument("--sb3-from", default=None, metavar="JSON",
+                        help="take SB3's side from a --skip-hjax result of the same SB3 config instead of training")
+    parser.add_argument("--keep-random-actions", action="store_true",
+                        help="leave hjax's random_action_prob as configured (SB3 has no random actions)")
+    parser.add_argument("--sb3-overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="Config fields SB3 reads differently from hjax (e.g. hidden_sizes=256,256,256 "
+                             "grad_steps_per_epoch=...): each learner at its own config")
     parser.add_argument("--target", type=float, default=0.9, help="eval success level to time")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sb3-train-episodes", type=int, default=4,
@@ -243,17 +372,38 @@ def main() -> None:
     except ImportError as e:
         raise SystemExit(f'{e}: this benchmark needs the optional extra: pip install -e ".[sb3]"')
     try:
+        if args.hjax_runs < 1:
+            raise ValueError(f"--hjax-runs={args.hjax_runs}; allowed: an integer >= 1")
         cfg = shared_config(args)
+        sb_cfg = sb3_config(cfg, args)
     except ValueError as e:
         parser.error(str(e))
     budget = 15.0 if args.quick else args.sb3_budget_s
+    saved_sb3 = None
+    if args.sb3_from:
+        try:
+            saved_sb3 = load_sb3_side(args.sb3_from, sb_cfg, args)
+        except ValueError as e:
+            parser.error(str(e))
+        budget = saved_sb3["budget_s"]
+    if args.skip_hjax:
+        return _sb3_only(sb_cfg, args, budget)
 
     print(f"hjax: {cfg.num_epochs} epochs of {cfg.env_steps_per_epoch} env steps", flush=True)
-    hj = run_hjax(cfg, args.target)
+    if args.hjax_runs == 1:
+        hj_runs = [run_hjax(cfg, args.target)]
+    else:
+        with tempfile.TemporaryDirectory(prefix="hjax_vs_sb3_cache_") as cache_dir:
+            hj_runs = run_hjax_fresh(cfg, args.target, args.hjax_runs, cache_dir)
+    hj = hj_runs[-1]
     print(f"hjax: compile {hj['compile_s']:.1f}s, run {hj['run_s']:.1f}s, {hj['env_steps_per_s']:.0f} env steps/s, "
           f"to {args.target:.0%}: {_secs(hj['time_to_target_s'])}", flush=True)
-    print(f"sb3: budget {budget:.0f}s of training", flush=True)
-    sb = run_sb3(cfg, args, budget)
+    if saved_sb3 is not None:
+        sb = saved_sb3["sb3"]
+        print(f"sb3: from {args.sb3_from}", flush=True)
+    else:
+        print(f"sb3: budget {budget:.0f}s of training", flush=True)
+        sb = run_sb3(sb_cfg, args, budget)
     print(f"sb3: {sb['env_steps_per_s']:.0f} env steps/s, to {args.target:.0%}: {_secs(sb['time_to_target_s'])}",
           flush=True)
 
@@ -261,10 +411,18 @@ def main() -> None:
     headers = ["learner", "env steps/s", "grad steps/s", "compile or setup s", f"env steps to {level}",
                f"wall s to {level} (compile incl.)", f"wall s to {level} (compile excl.)", "env steps run",
                "final eval success"]
-    rows = [
-        ["hjax", round(hj["env_steps_per_s"]), round(hj["grad_steps_per_s"], 1), round(hj["compile_s"], 1),
-         _fmt(hj["steps_to_target"]), _fmt(hj["time_to_target_s"]), _fmt(hj["time_to_target_excl_compile_s"]),
-         hj["total_env_steps"], round(hj["final_success"], 3)],
+
+    def hjax_row(name: str, hj: dict[str, Any]) -> list:
+        return [name, round(hj["env_steps_per_s"]), round(hj["grad_steps_per_s"], 1), round(hj["compile_s"], 1),
+                _fmt(hj["steps_to_target"]), _fmt(hj["time_to_target_s"]), _fmt(hj["time_to_target_excl_compile_s"]),
+                hj["total_env_steps"], round(hj["final_success"], 3)]
+
+    if len(hj_runs) == 1:
+        rows = [hjax_row("hjax", hj)]
+    else:
+        rows = [hjax_row(f"hjax run {i + 1} ({'cold' if i == 0 else 'warm'} compile cache)", r)
+                for i, r in enumerate(hj_runs)]
+    rows += [
         ["SB3 TD3+HER", round(sb["env_steps_per_s"]), round(sb["grad_steps_per_s"], 1), round(sb["setup_s"], 1),
          _fmt(sb["steps_to_target"]), _fmt(sb["time_to_target_s"]), _fmt(sb["time_to_target_s"]),
          sb["total_env_steps"], "-" if sb["final_success"] is None else round(sb["final_success"], 3)],
@@ -281,7 +439,9 @@ def main() -> None:
 
     notes = (
         f"{'QUICK SMOKE RUN (tiny networks and budget): not a result. ' if args.quick else ''}"
-        f"Task {cfg.env}, seed {cfg.seed}, one run each, same process and machine ({len(os.sched_getaffinity(0))} "
+        f"Task {cfg.env}, seed {cfg.seed}, one run each, "
+        f"{'same process' if saved_sb3 is None else 'SB3 trained alone in its own process (' + args.sb3_from + ')'}"
+        f" and machine ({len(os.sched_getaffinity(0))} "
         f"usable cores; torch threads {sb['torch_threads']}; SB3 {sb['versions']['stable_baselines3']}, torch "
         f"{sb['versions']['torch']}, Gymnasium {sb['versions']['gymnasium']}). "
         f"Shared: hidden {list(cfg.hidden_sizes)} (ReLU, tanh actor, twin critics), batch {cfg.batch_size}, gamma "
@@ -293,6 +453,7 @@ def main() -> None:
         f"update-to-data ratio hjax {cfg.grad_steps_per_epoch}/{cfg.env_steps_per_epoch} = "
         f"{cfg.grad_steps_per_epoch / cfg.env_steps_per_epoch:.4g}, SB3 {sb['gradient_steps']} gradient steps every "
         f"{sb['train_freq_episodes']} episodes = {sb['utd']:.4g}. "
+        f"{_sb3_differs(cfg, sb_cfg)}{_hjax_runs_note(hj_runs)}"
         f"Differences: hjax runs {cfg.num_envs} envs in parallel per epoch, SB3 one env (DummyVecEnv) through the "
         f"Gymnasium adapter; hjax normalises observations and goals (running mean/std, clip {cfg.obs_clip}), "
         f"adds an action L2 penalty ({cfg.action_l2}) to the actor loss and clips Q targets to "
@@ -303,7 +464,8 @@ def main() -> None:
         f"training only (learn() from its first step; setup {sb['setup_s']:.1f}s and evaluation {sb['eval_s']:.1f}s "
         f"excluded). SB3 stopped at {sb['total_env_steps']} env steps after {sb['train_s']:.1f}s "
         f"({'target reached' if sb['time_to_target_s'] is not None and not args.sb3_full_budget else 'budget ' + str(budget) + 's'}).")
-    extra = {"config": cfg.to_dict(), "target": args.target, "hjax": hj, "sb3": sb, "ratios": ratios}
+    extra = {"config": cfg.to_dict(), "sb3_config": sb_cfg.to_dict(), "target": args.target, "hjax": hj,
+             "hjax_runs": hj_runs, "sb3": sb, "ratios": ratios, "base": args.base, "sb3_from": args.sb3_from}
     path = write_results(args.name or ("vs_sb3_quick" if args.quick else "vs_sb3"), headers, rows, extra=extra, notes=notes)
     print("\n" + markdown_table(headers, rows) + f"\n\n{notes}\nwritten: {path}")
 

@@ -70,3 +70,53 @@ def test_saved_runs_of_old_and_new_files(tmp_path):
     assert runs["ddpg", "future"]["source"] == str(new) and runs["td3", "none"]["source"] == str(old)
     with pytest.raises(ValueError, match=r"config fields \['tau'\]"):
         saved_runs(str(new), cfg.replace(tau=0.1), 4, 5000)
+
+
+def _vs_sb3_args(*argv):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    for flag, default in (("--env", "push"), ("--base", "preset"), ("--target", 0.9), ("--seed", 0),
+                          ("--sb3-train-episodes", 2), ("--hjax-epochs", None)):
+        parser.add_argument(flag, default=default, type=type(default) if default is not None else None)
+    for flag in ("--keep-random-actions", "--quick", "--sb3-full-budget"):
+        parser.add_argument(flag, action="store_true")
+    for flag in ("--config-overrides", "--sb3-overrides"):
+        parser.add_argument(flag, nargs="*", default=[])
+    return parser.parse_args(argv)
+
+
+def test_vs_sb3_configs_from_the_preset_and_sb3_overrides():
+    from benchmarks.vs_sb3 import sb3_config, shared_config
+
+    args = _vs_sb3_args("--sb3-overrides", "hidden_sizes=256,256,256", "grad_steps_per_epoch=1280")
+    cfg = shared_config(args)
+    want = hjax.Config.preset("push", random_action_prob=0.0, chunk_epochs=1, her_strategy="future", seed=0)
+    assert cfg == want  # the preset (its 250 epochs), Gaussian noise only
+    sb = sb3_config(cfg, args)
+    assert sb == want.replace(hidden_sizes=(256, 256, 256), grad_steps_per_epoch=1280)
+    assert shared_config(_vs_sb3_args("--keep-random-actions")).random_action_prob == hjax.Config().random_action_prob
+    with pytest.raises(ValueError, match="num_envs is set by this script"):
+        sb3_config(cfg, _vs_sb3_args("--sb3-overrides", "num_envs=8"))
+    with pytest.raises(ValueError, match="actor_lr=0.0003 and critic_lr=0.001 differ"):
+        sb3_config(cfg, _vs_sb3_args("--sb3-overrides", "actor_lr=3e-4"))
+
+
+def test_vs_sb3_reuses_only_a_matching_sb3_side(tmp_path):
+    from benchmarks.vs_sb3 import _sb3_key, load_sb3_side, sb3_config, shared_config
+
+    args = _vs_sb3_args("--sb3-overrides", "hidden_sizes=256,256,256")
+    sb_cfg = sb3_config(shared_config(args), args)
+    path = tmp_path / "side.json"
+    path.write_text(json.dumps({**_sb3_key(sb_cfg, args), "budget_s": 60.0, "sb3": {"train_s": 60.0}}))
+    assert load_sb3_side(str(path), sb_cfg, args)["sb3"] == {"train_s": 60.0}
+    with pytest.raises(ValueError, match="was run with other sb3_config"):
+        load_sb3_side(str(path), sb_cfg.replace(batch_size=512), args)
+    with pytest.raises(ValueError, match="was run with other sb3_train_episodes"):
+        load_sb3_side(str(path), sb_cfg, _vs_sb3_args("--sb3-overrides", "hidden_sizes=256,256,256",
+                                                      "--sb3-train-episodes", "4"))
+    path.write_text(json.dumps({"hjax": {}}))
+    with pytest.raises(ValueError, match="is not an SB3-only result"):
+        load_sb3_side(str(path), sb_cfg, args)
+    with pytest.raises(ValueError, match="cannot read it"):
+        load_sb3_side(str(tmp_path / "missing.json"), sb_cfg, args)
