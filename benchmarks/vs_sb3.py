@@ -304,20 +304,56 @@ def _sb3_only(sb_cfg: hjax.Config, args: argparse.Namespace, budget: float) -> N
     print("\n" + markdown_table(headers, rows) + f"\n\n{notes}\nwritten: {path}")
 
 
-def load_sb3_side(path: str, sb_cfg: hjax.Config, args: argparse.Namespace) -> dict[str, Any]:
-    """A saved `--skip-hjax` result, checked to be for this SB3 config, target and schedule."""
+def _hjax_key(cfg: hjax.Config, args: argparse.Namespace) -> dict[str, Any]:
+    """What an hjax side depends on, JSON-normalised, to match a saved side."""
+    return json.loads(json.dumps({"config": cfg.to_dict(), "target": args.target}, default=str))
+
+
+def load_side(path: str, want: dict[str, Any], side: str, flag: str) -> dict[str, Any]:
+    """A saved one-sided result (`--skip-hjax` or `--skip-sb3`), checked to be for the same
+    configs and target as this run (`want`: the fields that must match)."""
     try:
         saved = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"--sb3-from={path!r}: cannot read it ({e})") from None
-    if "sb3" not in saved or "budget_s" not in saved:
-        raise ValueError(f"--sb3-from={path!r} is not an SB3-only result of this script (--skip-hjax)")
-    want = _sb3_key(sb_cfg, args)
+        raise ValueError(f"{flag}={path!r}: cannot read it ({e})") from None
+    if side not in saved:
+        raise ValueError(f"{flag}={path!r} is not a one-sided result of this script holding {side!r}")
     diffs = [k for k in want if saved.get(k) != want[k]]
     if diffs:
-        raise ValueError(f"--sb3-from={path!r} was run with other {', '.join(diffs)}; allowed: a result of the "
-                         "same SB3 config, target and train schedule")
+        raise ValueError(f"{flag}={path!r} was run with other {', '.join(diffs)}; allowed: a result of the "
+                         "same config, target and train schedule")
     return saved
+
+
+def load_sb3_side(path: str, sb_cfg: hjax.Config, args: argparse.Namespace) -> dict[str, Any]:
+    """A saved `--skip-hjax` result for this SB3 config, target and schedule."""
+    return load_side(path, _sb3_key(sb_cfg, args), "sb3", "--sb3-from")
+
+
+def load_hjax_side(path: str, cfg: hjax.Config, args: argparse.Namespace) -> dict[str, Any]:
+    """A saved `--skip-sb3` result for this hjax config and target."""
+    return load_side(path, _hjax_key(cfg, args), "hjax_runs", "--hjax-from")
+
+
+def _hjax_only(cfg: hjax.Config, args: argparse.Namespace, hj_runs: list[dict[str, Any]]) -> None:
+    """`--skip-sb3`: save hjax's side alone, for a later `--hjax-from` run."""
+    level = f"{args.target:.0%}"
+    headers = ["learner", "env steps/s", "grad steps/s", "compile s", f"env steps to {level}",
+               f"wall s to {level} (compile incl.)", "env steps run", "final eval success"]
+    rows = [[f"hjax run {i + 1}", round(r["env_steps_per_s"]), round(r["grad_steps_per_s"], 1),
+             round(r["compile_s"], 1), _fmt(r["steps_to_target"]), _fmt(r["time_to_target_s"]),
+             r["total_env_steps"], round(r["final_success"], 3)] for i, r in enumerate(hj_runs)]
+    notes = (f"hjax's side of a comparison alone (`--skip-sb3`); `--hjax-from` this file combines it with an SB3 "
+             f"run. Task {cfg.env}, seed {cfg.seed}. {_hjax_runs_note(hj_runs)}Config in the JSON.")
+    extra = {**_hjax_key(cfg, args), "hjax_runs": hj_runs}
+    path = write_results(args.name or "vs_sb3_hjax_only", headers, rows, extra=extra, notes=notes)
+    print("\n" + markdown_table(headers, rows) + f"\n\n{notes}\nwritten: {path}")
+
+
+def _apart_note(args: argparse.Namespace) -> str:
+    sides = [f"{name} trained alone in its own process ({path})"
+             for name, path in (("hjax", args.hjax_from), ("SB3", args.sb3_from)) if path]
+    return "; ".join(sides) + ", one core each"
 
 
 def _sb3_differs(cfg: hjax.Config, sb_cfg: hjax.Config) -> str:
@@ -348,6 +384,10 @@ def main() -> None:
                              "cache (run 1 cold, the rest warm); the table reports the last")
     parser.add_argument("--skip-hjax", action="store_true",
                         help="train SB3 only and save its side (for a later --sb3-from)")
+    parser.add_argument("--skip-sb3", action="store_true",
+                        help="train hjax only and save its side (for a later --hjax-from)")
+    parser.add_argument("--hjax-from", default=None, metavar="JSON",
+                        help="take hjax's side from a --skip-sb3 result of the same config instead of training")
     parser.add_argument("--sb3-from", default=None, metavar="JSON",
                         help="take SB3's side from a --skip-hjax result of the same SB3 config instead of training")
     parser.add_argument("--keep-random-actions", action="store_true",
@@ -374,6 +414,8 @@ def main() -> None:
     try:
         if args.hjax_runs < 1:
             raise ValueError(f"--hjax-runs={args.hjax_runs}; allowed: an integer >= 1")
+        if args.skip_hjax and args.skip_sb3:
+            raise ValueError("--skip-hjax and --skip-sb3 together would run nothing; allowed: at most one")
         cfg = shared_config(args)
         sb_cfg = sb3_config(cfg, args)
     except ValueError as e:
@@ -389,12 +431,21 @@ def main() -> None:
     if args.skip_hjax:
         return _sb3_only(sb_cfg, args, budget)
 
-    print(f"hjax: {cfg.num_epochs} epochs of {cfg.env_steps_per_epoch} env steps", flush=True)
-    if args.hjax_runs == 1:
-        hj_runs = [run_hjax(cfg, args.target)]
+    if args.hjax_from:
+        try:
+            hj_runs = load_hjax_side(args.hjax_from, cfg, args)["hjax_runs"]
+        except ValueError as e:
+            parser.error(str(e))
+        print(f"hjax: from {args.hjax_from}", flush=True)
     else:
-        with tempfile.TemporaryDirectory(prefix="hjax_vs_sb3_cache_") as cache_dir:
-            hj_runs = run_hjax_fresh(cfg, args.target, args.hjax_runs, cache_dir)
+        print(f"hjax: {cfg.num_epochs} epochs of {cfg.env_steps_per_epoch} env steps", flush=True)
+        if args.hjax_runs == 1:
+            hj_runs = [run_hjax(cfg, args.target)]
+        else:
+            with tempfile.TemporaryDirectory(prefix="hjax_vs_sb3_cache_") as cache_dir:
+                hj_runs = run_hjax_fresh(cfg, args.target, args.hjax_runs, cache_dir)
+    if args.skip_sb3:
+        return _hjax_only(cfg, args, hj_runs)
     hj = hj_runs[-1]
     print(f"hjax: compile {hj['compile_s']:.1f}s, run {hj['run_s']:.1f}s, {hj['env_steps_per_s']:.0f} env steps/s, "
           f"to {args.target:.0%}: {_secs(hj['time_to_target_s'])}", flush=True)
@@ -440,8 +491,8 @@ def main() -> None:
     notes = (
         f"{'QUICK SMOKE RUN (tiny networks and budget): not a result. ' if args.quick else ''}"
         f"Task {cfg.env}, seed {cfg.seed}, one run each, "
-        f"{'same process' if saved_sb3 is None else 'SB3 trained alone in its own process (' + args.sb3_from + ')'}"
-        f" and machine ({len(os.sched_getaffinity(0))} "
+        f"{'same process' if saved_sb3 is None and not args.hjax_from else _apart_note(args)}"
+        f", same machine ({len(os.sched_getaffinity(0))} "
         f"usable cores; torch threads {sb['torch_threads']}; SB3 {sb['versions']['stable_baselines3']}, torch "
         f"{sb['versions']['torch']}, Gymnasium {sb['versions']['gymnasium']}). "
         f"Shared: hidden {list(cfg.hidden_sizes)} (ReLU, tanh actor, twin critics), batch {cfg.batch_size}, gamma "
@@ -465,7 +516,8 @@ def main() -> None:
         f"excluded). SB3 stopped at {sb['total_env_steps']} env steps after {sb['train_s']:.1f}s "
         f"({'target reached' if sb['time_to_target_s'] is not None and not args.sb3_full_budget else 'budget ' + str(budget) + 's'}).")
     extra = {"config": cfg.to_dict(), "sb3_config": sb_cfg.to_dict(), "target": args.target, "hjax": hj,
-             "hjax_runs": hj_runs, "sb3": sb, "ratios": ratios, "base": args.base, "sb3_from": args.sb3_from}
+             "hjax_runs": hj_runs, "sb3": sb, "ratios": ratios, "base": args.base, "sb3_from": args.sb3_from,
+             "hjax_from": args.hjax_from}
     path = write_results(args.name or ("vs_sb3_quick" if args.quick else "vs_sb3"), headers, rows, extra=extra, notes=notes)
     print("\n" + markdown_table(headers, rows) + f"\n\n{notes}\nwritten: {path}")
 

@@ -116,7 +116,22 @@ def test_vs_sb3_reuses_only_a_matching_sb3_side(tmp_path):
         load_sb3_side(str(path), sb_cfg, _vs_sb3_args("--sb3-overrides", "hidden_sizes=256,256,256",
                                                       "--sb3-train-episodes", "4"))
     path.write_text(json.dumps({"hjax": {}}))
-    with pytest.raises(ValueError, match="is not an SB3-only result"):
+    with pytest.raises(ValueError, match="is not a one-sided result of this script holding 'sb3'"):
         load_sb3_side(str(path), sb_cfg, args)
     with pytest.raises(ValueError, match="cannot read it"):
         load_sb3_side(str(tmp_path / "missing.json"), sb_cfg, args)
+
+
+def test_vs_sb3_reuses_only_a_matching_hjax_side(tmp_path):
+    from benchmarks.vs_sb3 import _hjax_key, load_hjax_side, shared_config
+
+    args = _vs_sb3_args("--keep-random-actions")
+    cfg = shared_config(args)
+    path = tmp_path / "side.json"
+    path.write_text(json.dumps({**_hjax_key(cfg, args), "hjax_runs": [{"compile_s": 9.0}]}))
+    assert load_hjax_side(str(path), cfg, args)["hjax_runs"] == [{"compile_s": 9.0}]
+    no_random = _vs_sb3_args()
+    with pytest.raises(ValueError, match="--hjax-from=.* was run with other config"):
+        load_hjax_side(str(path), shared_config(no_random), no_random)
+    with pytest.raises(ValueError, match="was run with other target"):
+        load_hjax_side(str(path), cfg, _vs_sb3_args("--keep-random-actions", "--target", "0.5"))
