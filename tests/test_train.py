@@ -227,3 +227,10 @@ def test_demo_main_job_runs_with_a_tiny_budget(tmp_path, capsys):
     assert "eval success" in out and "total wall time" in out
     assert (tmp_path / "curves.png").exists()
     assert result.metrics["eval/success_rate"].shape == (1,)
+    # benchmarks/demo_compile.py reads the printed compile time from this output
+    from benchmarks.demo_compile import parse_demo_output
+    wall, compile_s, run_s = parse_demo_output(out)
+    assert abs(compile_s - result.compile_seconds) <= 0.05 + 1e-9 and abs(run_s - result.run_seconds) <= 0.05 + 1e-9
+    assert wall >= compile_s + run_s - 0.1
+    with pytest.raises(ValueError, match="no 'total wall time"):
+        parse_demo_output("eval success 1.0")
