@@ -371,7 +371,8 @@ def _hjax_runs_note(hj_runs: list[dict[str, Any]]) -> str:
             f"empty (compile {compiles} s); the ratios use the last run. ")
 
 
-def main() -> None:
+def make_parser() -> argparse.ArgumentParser:
+    """The command line (also what the tests parse, so they read the real flags and defaults)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="point_mass", choices=envs.NAMES)
     parser.add_argument("--sb3-budget-s", type=float, default=600.0, help="SB3 training wall-time budget")
@@ -405,6 +406,11 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="results file name (default vs_sb3, or vs_sb3_quick)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: tiny nets, 3 hjax epochs, 15 s SB3 budget; writes vs_sb3_quick")
+    return parser
+
+
+def main() -> None:
+    parser = make_parser()
     args = parser.parse_args()
     try:
         import gymnasium  # noqa: F401

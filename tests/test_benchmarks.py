@@ -73,17 +73,10 @@ def test_saved_runs_of_old_and_new_files(tmp_path):
 
 
 def _vs_sb3_args(*argv):
-    import argparse
+    """vs_sb3's own command line, on planar push from its preset unless told otherwise."""
+    from benchmarks.vs_sb3 import make_parser
 
-    parser = argparse.ArgumentParser()
-    for flag, default in (("--env", "push"), ("--base", "preset"), ("--target", 0.9), ("--seed", 0),
-                          ("--sb3-train-episodes", 2), ("--hjax-epochs", None)):
-        parser.add_argument(flag, default=default, type=type(default) if default is not None else None)
-    for flag in ("--keep-random-actions", "--quick", "--sb3-full-budget"):
-        parser.add_argument(flag, action="store_true")
-    for flag in ("--config-overrides", "--sb3-overrides"):
-        parser.add_argument(flag, nargs="*", default=[])
-    return parser.parse_args(argv)
+    return make_parser().parse_args(["--env", "push", "--base", "preset", "--sb3-train-episodes", "2", *argv])
 
 
 def test_vs_sb3_configs_from_the_preset_and_sb3_overrides():
