@@ -10,8 +10,11 @@
 - start and goal distributions as Fetch's.
 
 Cost: the random rollouts reuse the session's compiled batch per env (`tests/env_rollouts.py`,
-shared with test_envs.py); the scripted episodes compile once per controller (module fixtures).
+shared with test_envs.py); the scripted episodes compile and run once per controller and session
+(`scripted_pushes` is shared with test_gripper_fidelity.py).
 """
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -50,11 +53,18 @@ def pick_episodes():
     return env, jax.device_get(run(jax.random.PRNGKey(100)))
 
 
-@pytest.fixture(scope="module")
-def push_episodes():
+@functools.lru_cache(maxsize=None)
+def scripted_pushes():
+    """256 scripted push episodes of a fixed key, run once per session: `(env, (state0, states,
+    actions))` on the host. test_gripper_fidelity.py replays the first of them in MuJoCo's C engine."""
     env = envs.make("gripper_push")
     run = jax.jit(lambda key: _scripted(env, g.push_policy, 256, env.episode_length, key))
     return env, jax.device_get(run(jax.random.PRNGKey(101)))
+
+
+@pytest.fixture(scope="module")
+def push_episodes():
+    return scripted_pushes()
 
 
 def _lowest_corner(qpos):

@@ -1,14 +1,14 @@
 """Scripted pushes on MJX against MuJoCo's own C engine (`mujoco.mj_step`), and why push solves
 its contacts with 4 Newton iterations.
 
-The first 16 scripted push episodes of a fixed key, replayed by the C engine (float64, its own
+The first 16 of test_gripper.py's 256 scripted push episodes (a fixed key), replayed by the C engine (float64, its own
 collision code) from the same start states with the same actions, end with the cube within 1 cm
 of MJX's result. Three things made them drift apart by 2-15 cm before (measured in
 `benchmarks/results/gripper_fidelity.md`): 2 Newton iterations left the contact solve of a
 pushed cube unconverged, so the cube flipped over; the scripted pusher rose along the cube's
 face and tipped it; and it pushed diagonally, corner-on-corner, where box-box contacts differ
-between the two engines. The tests below guard these; the scripted episodes compile once
-(module fixture, 16 envs).
+between the two engines. The tests below guard these; the scripted episodes are test_gripper.py's, run once per session
+(`scripted_pushes`).
 """
 
 import jax
@@ -19,16 +19,16 @@ import pytest
 import envs
 from benchmarks.gripper_fidelity import mujoco_replay
 from envs import gripper as g
-from test_gripper import _lowest_corner, _scripted
+from test_gripper import _lowest_corner, scripted_pushes
 
 PUSH_EPISODES = 16
 
 
 @pytest.fixture(scope="module")
 def push_run():
-    env = envs.make("gripper_push")
-    run = jax.jit(lambda key: _scripted(env, g.push_policy, PUSH_EPISODES, env.episode_length, key))
-    return env, jax.device_get(run(jax.random.PRNGKey(101)))
+    env, (state0, states, actions) = scripted_pushes()  # state0: (env, ...); states, actions: (time, env, ...)
+    return env, (jax.tree.map(lambda x: x[:PUSH_EPISODES], state0),
+                 jax.tree.map(lambda x: x[:, :PUSH_EPISODES], states), actions[:, :PUSH_EPISODES])
 
 
 def _tilt_degrees(qpos):
