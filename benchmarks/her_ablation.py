@@ -200,6 +200,9 @@ def main() -> None:
                         help="take (learner, strategy) runs of the same config, seeds and resamples from these "
                              "earlier results files instead of training them again")
     parser.add_argument("--note", default="", help="a sentence for the results notes, e.g. what else ran on the machine")
+    parser.add_argument("--progress", action="store_true",
+                        help="print each run's env steps, steps/s and eval success after every compiled chunk "
+                             "(for long runs watched through a log; chunk_epochs in --config-overrides sets how often)")
     args = parser.parse_args()
     if args.seeds < 2:
         parser.error("--seeds must be >= 2 for a confidence interval")
@@ -224,7 +227,7 @@ def main() -> None:
                 results[algorithm, strategy] = r = _reused(reusable[algorithm, strategy])
             else:
                 results[algorithm, strategy] = r = _train(base.replace(algorithm=algorithm, her_strategy=strategy),
-                                                          args.seeds, args.reps, steps)
+                                                          args.seeds, args.reps, steps, progress=args.progress)
             print(f"{algorithm} {strategy}: final eval success IQM {stats.format_interval(r['final_success'])}, "
                   f"compile {r['compile_s']:.1f}s, run {r['run_s']:.1f}s ({r['source']})", flush=True)
             r["wall_to_90"] = None if r["steps_to"][0.9] is None else (
@@ -313,10 +316,12 @@ def _write(args: argparse.Namespace, base: hjax.Config, name: str, results: dict
     print("\n" + markdown_table(headers, rows) + f"\n\n{notes}\nwritten: {path}, {curves_png}, {replay_png}")
 
 
-def _train(cfg: hjax.Config, seeds: int, reps: int, steps: np.ndarray) -> dict[str, Any]:
-    """Train `seeds` seeds of `cfg` in one vmap; the run's record for the tables and the JSON."""
+def _train(cfg: hjax.Config, seeds: int, reps: int, steps: np.ndarray, progress: bool = False) -> dict[str, Any]:
+    """Train `seeds` seeds of `cfg` in one vmap; the run's record for the tables and the JSON.
+
+    `progress`: hjax's progress report after each chunk (a log line when not on a terminal)."""
     t0 = time.perf_counter()
-    r = hjax.train(cfg, num_seeds=seeds, progress_bar=False, verbose=False)
+    r = hjax.train(cfg, num_seeds=seeds, progress_bar=progress, verbose=False)
     wall = time.perf_counter() - t0
     m = r.metrics
     assert np.array_equal(np.asarray(m["env_steps"][0], np.float64), steps)
