@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh clone; each command sets up .venv itself when it is missing or stale.
 #   bash dev.sh demo [ARGS]   the main job: a short point_mass training run on CPU (prints, plots)
-#   bash dev.sh test [ARGS]   the test suite CI runs (slow learning checks excluded)
+#   bash dev.sh test [ARGS]   the test suite CI runs (slow learning checks excluded), on every core
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -17,6 +17,9 @@ cmd=${1:-}
 shift || true
 case "$cmd" in
   demo) exec .venv/bin/python -m hjax.demo "$@" ;;
-  test) exec .venv/bin/python -m pytest -q -m "not slow" "$@" ;;
+  # One pytest-xdist worker per usable core (at most 4: each holds its compiled programs, up to a
+  # few GiB), whole test files per worker so a file's compiled fixtures are built once; `-n 0`
+  # among ARGS runs everything in this one process.
+  test) exec .venv/bin/python -m pytest -q -m "not slow" -n auto --maxprocesses 4 --dist loadfile "$@" ;;
   *) echo "usage: bash dev.sh {demo|test} [ARGS]" >&2; exit 2 ;;
 esac
