@@ -7,8 +7,8 @@ with the cube within 1 cm of MJX's result. Three things made them drift apart by
 `benchmarks/results/gripper_fidelity.md`): 2 Newton iterations left the contact solve of a
 pushed cube unconverged, so the cube flipped over; the scripted pusher rose along the cube's
 face and tipped it; and it pushed diagonally, corner-on-corner, where box-box contacts differ
-between the two engines. The tests below guard these; the scripted episodes are test_gripper.py's, run once per session
-(`scripted_pushes`).
+between the two engines. The tests below guard these; the scripted episodes are
+test_gripper.py's, run once per session (`scripted_pushes`).
 """
 
 import jax
@@ -26,7 +26,8 @@ PUSH_EPISODES = 16
 
 @pytest.fixture(scope="module")
 def push_run():
-    env, (state0, states, actions) = scripted_pushes()  # state0: (env, ...); states, actions: (time, env, ...)
+    # state0: (env, ...); states and actions: (time, env, ...)
+    env, (state0, states, actions) = scripted_pushes()
     return env, (jax.tree.map(lambda x: x[:PUSH_EPISODES], state0),
                  jax.tree.map(lambda x: x[:, :PUSH_EPISODES], states), actions[:, :PUSH_EPISODES])
 
