@@ -293,7 +293,7 @@ def _write(args: argparse.Namespace, base: hjax.Config, name: str, results: dict
             [[a] + [stats.format_interval(results[a, s]["final_success"]) if (a, s) in results else "not run yet"
                     for s in args.strategies] for a in args.algorithms]) + "\n"
     notes = (
-        (args.note + " " if args.note else "") + significance
+        note_sentence(args.note) + significance
         + f"Each run: {args.seeds} seeds (seeds {base.seed}..{base.seed + args.seeds - 1}) trained in one vmap; "
         f"config: {_config_text(base)}. Final = last epoch ({base.num_epochs}), each seed's eval success over "
         f"{base.num_eval_envs} deterministic episodes. IQM = interquartile mean over seeds; CI = 95% percentile "
@@ -314,6 +314,15 @@ def _write(args: argparse.Namespace, base: hjax.Config, name: str, results: dict
     }
     path = write_results(name, headers, rows, extra=extra, notes=notes)
     print("\n" + markdown_table(headers, rows) + f"\n\n{notes}\nwritten: {path}, {curves_png}, {replay_png}")
+
+
+def note_sentence(note: str) -> str:
+    """`--note` as a sentence of its own, ending in a stop and a space, so it does not run into
+    the notes that follow it; "" for no note."""
+    note = note.strip()
+    if not note:
+        return ""
+    return note + ("" if note.endswith((".", "!", "?")) else ".") + " "
 
 
 def _train(cfg: hjax.Config, seeds: int, reps: int, steps: np.ndarray, progress: bool = False) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hjax
-from benchmarks.her_ablation import load_reference, parse_overrides
+from benchmarks.her_ablation import load_reference, note_sentence, parse_overrides
 
 
 def test_parse_overrides():
@@ -128,3 +128,9 @@ def test_vs_sb3_reuses_only_a_matching_hjax_side(tmp_path):
         load_hjax_side(str(path), shared_config(no_random), no_random)
     with pytest.raises(ValueError, match="was run with other target"):
         load_hjax_side(str(path), cfg, _vs_sb3_args("--keep-random-actions", "--target", "0.5"))
+
+
+def test_her_ablation_note_is_a_sentence_of_its_own():
+    assert note_sentence("") == note_sentence("  ") == ""
+    assert note_sentence("one core (taskset -c 1)") == "one core (taskset -c 1). "
+    assert note_sentence(" both cores free. ") == "both cores free. "
