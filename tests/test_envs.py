@@ -120,8 +120,8 @@ def test_reset_and_step_trace_once(env):
     state = reset(jax.random.PRNGKey(0))
     for i in range(3):
         state = reset(jax.random.PRNGKey(i))
-        # float32 actions, as every caller passes them (a weakly typed Python-float fill would be
-        # another program: the Gymnasium adapter's step is then served by the compile cache).
+        # float32 actions, as every caller passes them: a weakly typed Python-float fill compiles a
+        # second step program, while this one is the Gymnasium adapter's (the compile cache serves it).
         state = step(state, jnp.full(env.action_size, 0.3 * i, jnp.float32))
         state = step(state, jnp.full(env.action_size, -0.1, jnp.float32))
     chex.clear_trace_counter()

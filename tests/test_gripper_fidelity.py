@@ -3,11 +3,11 @@ its contacts with 4 Newton iterations.
 
 The first 16 of test_gripper.py's 256 scripted push episodes (a fixed key), replayed by the C
 engine (float64, its own collision code) from the same start states with the same actions, end
-with the cube within 1 cm of MJX's result. Three things made them drift apart by 2-15 cm before (measured in
-`benchmarks/results/gripper_fidelity.md`): 2 Newton iterations left the contact solve of a
-pushed cube unconverged, so the cube flipped over; the scripted pusher rose along the cube's
-face and tipped it; and it pushed diagonally, corner-on-corner, where box-box contacts differ
-between the two engines. The tests below guard these; the scripted episodes are
+with the cube within 1 cm of MJX's result. Three things made them drift apart by 2-15 cm before
+(measured in `benchmarks/results/gripper_fidelity.md`): 2 Newton iterations left the contact
+solve of a pushed cube unconverged, so the cube flipped over; the scripted pusher rose along the
+cube's face and tipped it; and it pushed diagonally, corner-on-corner, where box-box contacts
+differ between the two engines. The tests below guard these; the scripted episodes are
 test_gripper.py's, run once per session (`scripted_pushes`).
 """
 
