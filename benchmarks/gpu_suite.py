@@ -33,7 +33,8 @@ with on the CPU (`pip show brax mujoco mujoco-mjx` lists what each needs):
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         -d .whl brax==0.14.2 mujoco==4.0.0 mujoco-core==4.0.0 mujoco-studio==4.0.0 mujoco-mjx==3.17.0 \
         glfw==2.11.0 pyopengl==3.1.10 jaxopt==0.8.5 ml-collections==1.1.0 trimesh==5.2.0 \
-        flask==3.1.3 flask-cors==6.0.5 itsdangerous==2.2.0 blinker==1.9.0 tensorboardX==2.6.5 filelock
+        flask==3.1.3 flask-cors==6.0.5 itsdangerous==2.2.0 blinker==1.9.0 tensorboardX==2.6.5 filelock \
+        flatbuffers
     # on the GPU machine, from the repository root:
     python -m pip install --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:.
     python -m benchmarks.gpu_suite

@@ -10,7 +10,9 @@ program (a notebook restart, a repeated CLI run, the demo) loads it from disk in
 
 `HJAX_COMPILE_CACHE=0` (or off/false/no) switches it off. A cache folder the user already gave JAX
 (`JAX_COMPILATION_CACHE_DIR` or `jax.config.update("jax_compilation_cache_dir", ...)`) is kept.
-Clearing the cache is deleting the folder (`hjax.compile_cache.clear()` or `rm -r` it).
+Clearing the cache is deleting the folder (`hjax.compile_cache.clear()` or `rm -r` it). The folder
+also holds `hjax-programs/`, hjax's traced programs (`hjax.program_cache`), so that a later
+process skips tracing as well as compiling.
 
 Correctness rests on JAX's cache key, which hashes the optimised program, the compile options,
 the backend and device kind, and the jax/jaxlib versions: a program compiled for another JAX
@@ -28,7 +30,7 @@ import jax
 
 ENV_SWITCH = "HJAX_COMPILE_CACHE"
 ENV_DIR = "HJAX_COMPILE_CACHE_DIR"
-_OFF = ("0", "off", "false", "no")
+OFF = ("0", "off", "false", "no")  # what switches a cache off
 MIN_COMPILE_SECONDS = 0.2
 """Programs that compile faster than this are not written to the cache (JAX's default is 1 s;
 the small init and evaluation programs of a run take 0.2-1 s here and are worth keeping)."""
@@ -47,7 +49,7 @@ def default_dir() -> Path:
 
 def enabled_by_env() -> bool:
     """False when HJAX_COMPILE_CACHE is 0/off/false/no."""
-    return os.environ.get(ENV_SWITCH, "1").strip().lower() not in _OFF
+    return os.environ.get(ENV_SWITCH, "1").strip().lower() not in OFF
 
 
 def current_dir() -> Path | None:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 import jax
 import numpy as np
 
-from hjax import distributed, runs, sharding
+from hjax import distributed, program_cache, runs, sharding
 from hjax.config import Config
 from hjax.counter import Counter, to_int
 from hjax.diagnosis import diagnose_metrics
@@ -354,29 +354,33 @@ def _compiled(config: Config, num_seeds: int | None, keys: jax.Array) -> tuple[C
     if key not in _COMPILED:
         with _gc_paused():
             lay = sharding.layout(config, num_seeds)
-            trainer = make_trainer(config, lay.mesh)
             chunk = config.epochs_per_chunk
-            init_fn = trainer.init
-            chunk_fn = lambda s: trainer.run_epochs(s, chunk)  # noqa: E731
-            if num_seeds is not None:
-                axis_name = "seeds" if lay.seed_devices > 1 else None
-                init_fn = jax.vmap(init_fn, spmd_axis_name=axis_name)
-                chunk_fn = jax.vmap(chunk_fn, spmd_axis_name=axis_name)
+
+            def build(mesh=None) -> tuple[Callable, Callable]:
+                trainer = make_trainer(config, mesh)
+                init_fn = trainer.init
+                chunk_fn = lambda s: trainer.run_epochs(s, chunk)  # noqa: E731
+                if num_seeds is not None:
+                    axis_name = "seeds" if lay.seed_devices > 1 else None
+                    init_fn = jax.vmap(init_fn, spmd_axis_name=axis_name)
+                    chunk_fn = jax.vmap(chunk_fn, spmd_axis_name=axis_name)
+                return init_fn, chunk_fn
+
             if lay.mesh is None:
-                # One trace of init gives both the state's shapes and the init program.
-                init_traced = jax.jit(init_fn).trace(keys)
-                state_shape = init_traced.out_info
-                init_jit = init_traced.lower().compile()
-                chunk_jit = jax.jit(chunk_fn, donate_argnums=0)
+                # Exported once (trace + lower), then kept on disk with the compile cache so a
+                # later process skips tracing; every run compiles the exported module.
+                programs, _ = program_cache.programs_for(key, dict(key)["env_class"], build, keys)
+                init_jit, compiled = programs.compile()
                 place = lambda tree: tree  # noqa: E731
             else:
+                init_fn, chunk_fn = build(lay.mesh)
                 state_shape = jax.eval_shape(init_fn, keys)
                 shardings = sharding.state_shardings(state_shape, lay, seeded=num_seeds is not None)
                 init_jit = jax.jit(init_fn, out_shardings=shardings)
                 chunk_jit = jax.jit(chunk_fn, in_shardings=(shardings,), out_shardings=(shardings, None),
                                     donate_argnums=0)
                 place = lambda tree: jax.device_put(tree, shardings)  # noqa: E731
-            compiled = chunk_jit.lower(state_shape).compile()
+                compiled = chunk_jit.lower(state_shape).compile()
             if len(_COMPILED) >= _COMPILED_MAX:
                 _COMPILED.pop(next(iter(_COMPILED)))
             _COMPILED[key] = (init_jit, compiled, place)

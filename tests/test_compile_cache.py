@@ -1,5 +1,6 @@
-"""The persistent compile cache: on by default in a per-user folder, switchable off, never
-serving another config's program. Each run is a fresh process, as a second CLI run would be."""
+"""The persistent compile cache and the traced programs kept beside it: on by default in a
+per-user folder, switchable off, never serving another config's program. Each run is a fresh
+process, as a second CLI run would be."""
 
 import json
 import os
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hjax import compile_cache
+from hjax import compile_cache, program_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(num_envs=4, num_epochs=2, chunk_epochs=2, grad_steps_per_epoch=2, hidden_sizes=[8],
@@ -18,16 +19,23 @@ PROGRAM = """
 import json, sys
 import hjax
 from hjax import compile_cache
+
+if sys.argv[2] == "no-trace":  # building (tracing) the trainer fails: the program must come from disk
+    def refuse(*args, **kwargs):
+        raise AssertionError("traced although the program was saved")
+    sys.modules["hjax.train"].make_trainer = refuse
 config = hjax.Config(**json.loads(sys.argv[1]))
 result = hjax.train(config, progress_bar=False, verbose=False)
 folder = compile_cache.current_dir()
 print(json.dumps({"dir": None if folder is None else str(folder),
-                  "success": float(result.metrics["eval/success_rate"][-1])}))
+                  "success": float(result.metrics["eval/success_rate"][-1]),
+                  "q": result.metrics["q/mean"].tolist(), "loss": result.metrics["loss/critic"].tolist()}))
 """
 
 
-def _run(env: dict, **overrides) -> dict:
-    out = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps({**TINY, **overrides})], env=env, cwd=ROOT,
+def _run(env: dict, trace: bool = True, **overrides) -> dict:
+    out = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps({**TINY, **overrides}),
+                          "trace" if trace else "no-trace"], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -41,6 +49,10 @@ def _env(tmp_path: Path, **extra) -> dict:
 
 def _entries(folder: Path) -> set[str]:
     return {p.name for p in folder.glob("*-cache")}
+
+
+def _programs(folder: Path) -> set[str]:
+    return {p.name for p in (folder / program_cache.FOLDER).glob("*.pkl")}
 
 
 def test_default_folder_follows_xdg_and_the_override(tmp_path, monkeypatch):
@@ -65,18 +77,23 @@ def test_on_by_default_reused_by_a_second_process_and_new_for_a_changed_config(t
     assert first["dir"] == str(folder)
     after_first = _entries(folder)
     assert after_first, "the first run wrote nothing to the cache"
-    second = _run(env)
+    programs = _programs(folder)
+    assert len(programs) == 1, "the first run kept no traced program"
+    second = _run(env, trace=False)  # fails if it traces: served from disk
     assert _entries(folder) == after_first, "the same config compiled anew instead of loading from the cache"
-    assert second["success"] == first["success"]  # a cached program computes the same thing
+    assert _programs(folder) == programs
+    for name in ("success", "q", "loss"):  # a cached program computes the same bits
+        assert second[name] == first[name], name
     _run(env, hidden_sizes=[12])  # another program: must not be served the cached one
     assert _entries(folder) > after_first
+    assert len(_programs(folder)) == 2
 
 
 def test_switched_off_and_a_users_own_folder_kept(tmp_path):
     off = _run(_env(tmp_path, HJAX_COMPILE_CACHE="0"))
     assert off["dir"] is None
-    assert not (tmp_path / "xdg" / "hjax").exists()
+    assert not (tmp_path / "xdg" / "hjax").exists()  # neither compiled nor traced programs kept
     own = tmp_path / "own"
     mine = _run(_env(tmp_path, JAX_COMPILATION_CACHE_DIR=str(own)))
     assert mine["dir"] == str(own)
-    assert _entries(own) and not (tmp_path / "xdg" / "hjax").exists()
+    assert _entries(own) and _programs(own) and not (tmp_path / "xdg" / "hjax").exists()

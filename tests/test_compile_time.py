@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import hjax
-from hjax import her
+from hjax import her, program_cache
 from hjax import normalizer as norm_lib
 from hjax.learner import Batch
 
@@ -106,6 +106,7 @@ def test_train_traces_init_once(monkeypatch):
         return trainer._replace(init=init)
 
     monkeypatch.setattr(train_module, "make_trainer", counting_trainer)
+    monkeypatch.setattr(program_cache, "folder", lambda: None)  # traced here, not loaded from an earlier run
     cfg = hjax.Config(grad_steps_per_epoch=2, num_devices=1, **TINY).replace(hidden_sizes=(6,))  # a new program
     result = hjax.train(cfg, progress_bar=False, verbose=False)
     assert calls["init"] == 1
