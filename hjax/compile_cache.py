@@ -30,7 +30,7 @@ import jax
 
 ENV_SWITCH = "HJAX_COMPILE_CACHE"
 ENV_DIR = "HJAX_COMPILE_CACHE_DIR"
-OFF = ("0", "off", "false", "no")  # what switches a cache off
+_OFF = ("0", "off", "false", "no")  # what switches a cache off
 MIN_COMPILE_SECONDS = 0.2
 """Programs that compile faster than this are not written to the cache (JAX's default is 1 s;
 the small init and evaluation programs of a run take 0.2-1 s here and are worth keeping)."""
@@ -47,9 +47,10 @@ def default_dir() -> Path:
     return Path(base).expanduser() / "hjax" / "xla"
 
 
-def enabled_by_env() -> bool:
-    """False when HJAX_COMPILE_CACHE is 0/off/false/no."""
-    return os.environ.get(ENV_SWITCH, "1").strip().lower() not in OFF
+def enabled_by_env(variable: str = ENV_SWITCH) -> bool:
+    """False when the switch `variable` (HJAX_COMPILE_CACHE; hjax.program_cache passes its own)
+    is 0/off/false/no."""
+    return os.environ.get(variable, "1").strip().lower() not in _OFF
 
 
 def current_dir() -> Path | None:

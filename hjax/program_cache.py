@@ -104,7 +104,7 @@ def folder() -> Path | None:
     """Where programs are kept: inside the XLA cache folder; None when that cache is off or
     HJAX_PROGRAM_CACHE is 0/off/false/no."""
     xla = compile_cache.current_dir()
-    if xla is None or os.environ.get(ENV_SWITCH, "1").strip().lower() in compile_cache.OFF:
+    if xla is None or not compile_cache.enabled_by_env(ENV_SWITCH):
         return None
     return xla / FOLDER
 
