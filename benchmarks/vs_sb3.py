@@ -60,6 +60,11 @@ def shared_config(args: argparse.Namespace) -> hjax.Config:
     is Gaussian noise only (random_action_prob=0), because SB3's TD3 has no epsilon-random
     actions, unless `--keep-random-actions` leaves hjax's as configured (a listed difference)."""
     overrides: dict[str, Any] = dict(chunk_epochs=1)
+    from_cli = parse_overrides(args.config_overrides, fixed=("env", "her_strategy", "chunk_epochs", "seed"))
+    if args.hjax_epochs is not None and "num_epochs" in from_cli:
+        # Two flags for one field: which one wins would be a guess, so neither does.
+        raise ValueError(f"--hjax-epochs={args.hjax_epochs} and --config-overrides num_epochs="
+                         f"{from_cli['num_epochs']} both set hjax's run length; allowed: one of them")
     if not args.keep_random_actions:
         overrides["random_action_prob"] = 0.0
     if args.quick:
@@ -68,7 +73,7 @@ def shared_config(args: argparse.Namespace) -> hjax.Config:
         overrides["num_epochs"] = args.hjax_epochs
     elif args.base == "default":
         overrides["num_epochs"] = 30
-    overrides.update(parse_overrides(args.config_overrides, fixed=("env", "her_strategy", "chunk_epochs", "seed")))
+    overrides.update(from_cli)
     overrides.update(her_strategy="future", seed=args.seed)
     cfg = (hjax.Config.preset(args.env, **overrides) if args.base == "preset"
            else hjax.Config(env=args.env, **overrides))

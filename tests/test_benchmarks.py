@@ -95,6 +95,16 @@ def test_vs_sb3_configs_from_the_preset_and_sb3_overrides():
         sb3_config(cfg, _vs_sb3_args("--sb3-overrides", "actor_lr=3e-4"))
 
 
+def test_vs_sb3_run_length_from_one_flag_only():
+    from benchmarks.vs_sb3 import shared_config
+
+    assert shared_config(_vs_sb3_args("--hjax-epochs", "7")).num_epochs == 7
+    assert shared_config(_vs_sb3_args("--config-overrides", "num_epochs=9")).num_epochs == 9
+    # Both at once was silently the override's (a 1-epoch warm-up ran 100 epochs): now an error.
+    with pytest.raises(ValueError, match=r"--hjax-epochs=1 and --config-overrides num_epochs=100 both set"):
+        shared_config(_vs_sb3_args("--hjax-epochs", "1", "--config-overrides", "num_epochs=100"))
+
+
 def test_vs_sb3_reuses_only_a_matching_sb3_side(tmp_path):
     from benchmarks.vs_sb3 import _sb3_key, load_sb3_side, sb3_config, shared_config
 
