@@ -11,7 +11,8 @@ exported module, so a run computes the same bits whether its program was traced 
 The key (`program_key`) is a SHA-256 over everything that shapes the traced program: the config
 less seed and run length (`hjax.train._program_key`), the number of seeds, the source of every
 module of the `hjax` and `envs` packages, the versions of Python, jax, jaxlib, flax, optax, chex,
-brax, mujoco and numpy, the backend, device kind and count, JAX's config flags and `XLA_FLAGS`.
+brax, mujoco, mujoco-mjx, numpy and flatbuffers (`_VERSIONS`), the backend, device kind and
+count, JAX's config flags and `XLA_FLAGS`.
 Envs defined outside the `envs` package (a user's own class) are not covered by that source
 hash, so their programs are traced every time and never written. A file that cannot be read
 (truncated, another format) is traced again and rewritten.
