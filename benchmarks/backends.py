@@ -28,11 +28,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
+from hjax import envs
 from benchmarks.common import block, markdown_table, time_call, write_results
 from benchmarks.env_throughput import make_rollout
-from envs.planar_arm import BACKENDS, FOREARM, LINK_LENGTH, REACH, UPPER_ARM
-from envs.push import PUCK_RADIUS, TABLE_HALF_SIZE
+from hjax.envs.planar_arm import BACKENDS, FOREARM, LINK_LENGTH, REACH, UPPER_ARM
+from hjax.envs.push import PUCK_RADIUS, TABLE_HALF_SIZE
 
 SANITY_ENVS = 256
 SANITY_STEPS = 1000

@@ -14,7 +14,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-import envs
+from hjax import envs
 from benchmarks.common import block, markdown_table, time_call, write_results
 
 

@@ -56,7 +56,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-import envs
+from hjax import envs
 import hjax
 from benchmarks.common import RESULTS_DIR, block, machine, markdown_table, time_call
 from benchmarks.env_throughput import make_rollout

@@ -16,9 +16,9 @@ import argparse
 import jax
 import numpy as np
 
-import envs
+from hjax import envs
 from benchmarks.common import RESULTS_DIR
-from envs import gripper as g
+from hjax.envs import gripper as g
 
 CONTROLLERS = {"gripper_pick_and_place": g.pick_and_place_policy, "gripper_push": g.push_policy}
 

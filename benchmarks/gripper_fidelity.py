@@ -22,10 +22,10 @@ import jax
 import mujoco
 import numpy as np
 
-import envs
+from hjax import envs
 from benchmarks.backends import throughput
 from benchmarks.common import write_results
-from envs import gripper as g
+from hjax.envs import gripper as g
 
 CONTROLLERS = {"gripper_pick_and_place": g.pick_and_place_policy, "gripper_push": g.push_policy}
 KEYS = {"gripper_pick_and_place": 100, "gripper_push": 101}  # the keys tests/test_gripper*.py use

@@ -27,10 +27,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
+from hjax import envs
 from benchmarks.backends import throughput
 from benchmarks.common import markdown_table, write_results
-from envs import gripper as g
+from hjax.envs import gripper as g
 
 TASKS = ("gripper_reach", "gripper_push", "gripper_slide", "gripper_pick_and_place")
 CHECK_ENVS = 256

@@ -49,7 +49,7 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-import envs
+from hjax import envs
 import hjax
 from hjax.config import ALGORITHMS
 from benchmarks import stats

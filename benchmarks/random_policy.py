@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
+from hjax import envs
 from benchmarks.common import markdown_table, write_results
 
 CHUNK = 1024

@@ -31,7 +31,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-import envs
+from hjax import envs
 import hjax
 from benchmarks.common import block, markdown_table, time_call, write_results
 from hjax import buffer as buffer_lib

@@ -42,12 +42,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
+from hjax import envs
 import hjax
 from benchmarks import stats
 from benchmarks.common import markdown_table, write_results
 from benchmarks.her_ablation import parse_overrides
-from envs.goal_env import OBS_KEYS
+from hjax.envs.goal_env import OBS_KEYS
 from hjax import compile_cache
 
 QUICK_OVERRIDES = dict(hidden_sizes=(32, 32), num_envs=4, grad_steps_per_epoch=24, batch_size=64,
@@ -187,7 +187,7 @@ def run_sb3(cfg: hjax.Config, args: argparse.Namespace, budget_s: float) -> dict
     from stable_baselines3.common.noise import NormalActionNoise
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from envs.gymnasium import to_gymnasium
+    from hjax.envs.gymnasium import to_gymnasium
 
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)  # torch would otherwise size its pool by all cores, not the affinity

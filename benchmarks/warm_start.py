@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 
-import envs
+from hjax import envs
 from benchmarks.common import markdown_table, write_results
 
 SMALL = dict(num_envs=16, grad_steps_per_epoch=8, batch_size=256, num_eval_envs=16, buffer_episodes=64,

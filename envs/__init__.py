@@ -1,6 +1,6 @@
 """hjax environments: pure-JAX goal-conditioned tasks behind Brax's `Env` interface.
 
-    import envs
+    from hjax import envs
     env = envs.make("point_mass", distance_threshold=0.1)
     state = env.reset(jax.random.PRNGKey(0))
     state = env.step(state, jnp.zeros(env.action_size))
@@ -17,12 +17,12 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-from envs.goal_env import OBS_KEYS, REWARD_TYPES, GoalEnv
-from envs.gripper import GripperPickAndPlace, GripperPush, GripperReach, GripperSlide
-from envs.point_mass import PointMass
-from envs.push import Push
-from envs.reach import Reach
-from envs.render import render
+from hjax.envs.goal_env import OBS_KEYS, REWARD_TYPES, GoalEnv
+from hjax.envs.gripper import GripperPickAndPlace, GripperPush, GripperReach, GripperSlide
+from hjax.envs.point_mass import PointMass
+from hjax.envs.push import Push
+from hjax.envs.reach import Reach
+from hjax.envs.render import render
 
 _REGISTRY: dict[str, Callable[..., GoalEnv]] = {
     "point_mass": PointMass,

@@ -1,6 +1,6 @@
 """Any hjax goal env as a single-env Gymnasium `GoalEnv`, for Stable-Baselines3 and other NumPy code.
 
-    from envs.gymnasium import to_gymnasium
+    from hjax.envs.gymnasium import to_gymnasium
     env = to_gymnasium("point_mass", distance_threshold=0.1)
     obs, info = env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
@@ -19,7 +19,7 @@ under `jax.jit` (compiled once per wrapper, and once per batch shape for `comput
 NumPy in and out. Each call is one small jitted dispatch, so this is for libraries that step one
 env at a time on the host; hjax itself never goes through it.
 
-Gymnasium is an optional dependency (`pip install -e ".[sb3]"`): `import envs` never imports it;
+Gymnasium is an optional dependency (`pip install -e ".[sb3]"`): `import hjax.envs` never imports it;
 importing this module does.
 """
 
@@ -36,11 +36,11 @@ try:
     from gymnasium import spaces
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        "envs.gymnasium needs Gymnasium, an optional dependency of hjax. Install it with "
+        "hjax.envs.gymnasium needs Gymnasium, an optional dependency of hjax. Install it with "
         '`pip install -e ".[sb3]"` (Gymnasium, Stable-Baselines3, CPU torch and rliable).') from e
 
-from envs import make
-from envs.goal_env import OBS_KEYS, GoalEnv
+from hjax.envs import make
+from hjax.envs.goal_env import OBS_KEYS, GoalEnv
 
 
 def _jax_key(seed: int) -> jax.Array:
@@ -64,7 +64,7 @@ class GymnasiumGoalEnv(gymnasium.Env):
 
     def __init__(self, env: GoalEnv):
         if not isinstance(env, GoalEnv):
-            raise TypeError(f"GymnasiumGoalEnv(env): expected an envs.GoalEnv, got {type(env).__name__}")
+            raise TypeError(f"GymnasiumGoalEnv(env): expected a hjax.envs.GoalEnv, got {type(env).__name__}")
         self.hjax_env = env
         self.episode_length = env.episode_length
         self.distance_threshold = env.distance_threshold
@@ -150,7 +150,7 @@ def to_gymnasium(name_or_env: str | GoalEnv, **make_overrides: Any) -> Gymnasium
                              f"got an env instance and {sorted(make_overrides)}")
         return GymnasiumGoalEnv(name_or_env)
     if not isinstance(name_or_env, str):
-        raise TypeError(f"to_gymnasium: expected a registered env name or an envs.GoalEnv, "
+        raise TypeError(f"to_gymnasium: expected a registered env name or a hjax.envs.GoalEnv, "
                         f"got {type(name_or_env).__name__}")
     return GymnasiumGoalEnv(make(name_or_env, **make_overrides))
 

@@ -34,7 +34,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from envs.goal_env import GoalEnv, check_param, check_positive_int
+from hjax.envs.goal_env import GoalEnv, check_param, check_positive_int
 
 with contextlib.redirect_stdout(io.StringIO()):
     from brax import math as brax_math

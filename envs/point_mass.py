@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from envs.goal_env import GoalEnv, check_param, check_positive
+from hjax.envs.goal_env import GoalEnv, check_param, check_positive
 
 
 @struct.dataclass

@@ -7,8 +7,8 @@ import math
 import jax
 import jax.numpy as jnp
 
-from envs.goal_env import check_param, check_positive
-from envs.planar_arm import (FINGERTIP_HEIGHT, FINGERTIP_RADIUS, LINK_LENGTH, REACH, PlanarArmEnv,
+from hjax.envs.goal_env import check_param, check_positive
+from hjax.envs.planar_arm import (FINGERTIP_HEIGHT, FINGERTIP_RADIUS, LINK_LENGTH, REACH, PlanarArmEnv,
                              arm_xml, fingertip_xy, sample_annulus)
 
 PUCK_RADIUS = 0.03  # m; the puck's centre is at the fingertip's height

@@ -7,8 +7,8 @@ import math
 import jax
 import jax.numpy as jnp
 
-from envs.goal_env import check_param
-from envs.planar_arm import REACH, PlanarArmEnv, arm_xml, fingertip_position, sample_annulus
+from hjax.envs.goal_env import check_param
+from hjax.envs.planar_arm import REACH, PlanarArmEnv, arm_xml, fingertip_position, sample_annulus
 
 REACH_XML = arm_xml("hjax_reach")
 

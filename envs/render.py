@@ -18,9 +18,9 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from envs.goal_env import GoalEnv
-from envs.gripper import GripperEnv
-from envs.planar_arm import FINGERTIP_HEIGHT, REACH, PlanarArmEnv, load_system
+from hjax.envs.goal_env import GoalEnv
+from hjax.envs.gripper import GripperEnv
+from hjax.envs.planar_arm import FINGERTIP_HEIGHT, REACH, PlanarArmEnv, load_system
 
 with contextlib.redirect_stdout(io.StringIO()):
     from brax.base import Transform

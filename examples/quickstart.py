@@ -10,7 +10,7 @@ import argparse
 import jax
 import numpy as np
 
-import envs
+from hjax import envs
 import hjax
 
 parser = argparse.ArgumentParser()

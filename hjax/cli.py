@@ -23,7 +23,7 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-import envs
+from hjax import envs
 from hjax.config import HER_STRATEGIES, Config
 from hjax.presets import PRESETS
 

@@ -7,7 +7,7 @@ import math
 from types import MappingProxyType
 from typing import Any, Mapping
 
-import envs
+from hjax import envs
 from hjax.presets import MEASURED, PRESETS
 
 HER_STRATEGIES = ("future", "final", "episode", "random", "none")

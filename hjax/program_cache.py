@@ -10,10 +10,10 @@ exported module, so a run computes the same bits whether its program was traced 
 
 The key (`program_key`) is a SHA-256 over everything that shapes the traced program: the config
 less seed and run length (`hjax.train._program_key`), the number of seeds, the source of every
-module of the `hjax` and `envs` packages, the versions of Python, jax, jaxlib, flax, optax, chex,
+module of the `hjax` package (`hjax.envs` included), the versions of Python, jax, jaxlib, flax, optax, chex,
 brax, mujoco, mujoco-mjx, numpy and flatbuffers (`_VERSIONS`), the backend, device kind and
 count, JAX's config flags and `XLA_FLAGS`.
-Envs defined outside the `envs` package (a user's own class) are not covered by that source
+Envs defined outside the `hjax.envs` package (a user's own class) are not covered by that source
 hash, so their programs are traced every time and never written. A file that cannot be read
 (truncated, another format) is traced again and rewritten.
 
@@ -49,7 +49,7 @@ FOLDER = "hjax-programs"
 FORMAT = 1  # bump when the file layout changes
 MAX_FILES = 64
 """Programs kept; a tiny point_mass program is ~0.1 MB, a gripper program a few MB."""
-_PACKAGES = ("hjax", "envs")
+_PACKAGES = ("hjax", "hjax.envs")  # hjax.envs lives in its own folder (envs/) of the checkout
 _VERSIONS = ("jax", "jaxlib", "flax", "optax", "chex", "brax", "mujoco", "mujoco-mjx", "numpy", "flatbuffers")
 
 
@@ -112,7 +112,7 @@ def folder() -> Path | None:
 
 @functools.lru_cache(maxsize=1)
 def source_digest() -> str:
-    """SHA-256 of every module of the `hjax` and `envs` packages (paths and contents)."""
+    """SHA-256 of every module of the `hjax` and `hjax.envs` packages (paths and contents)."""
     h = hashlib.sha256()
     for package in _PACKAGES:
         root = Path(importlib.import_module(package).__file__).parent
@@ -143,8 +143,8 @@ def environment() -> dict[str, Any]:
 
 def program_key(program: tuple, env_class: type, environment: dict[str, Any]) -> str | None:
     """The file key of a program (`hjax.train._program_key`), or None when its env is defined
-    outside the `envs` package, whose sources the key cannot cover."""
-    if env_class.__module__.split(".")[0] not in _PACKAGES:
+    outside the `hjax.envs` package, whose sources the key cannot cover."""
+    if not (env_class.__module__ + ".").startswith("hjax.envs."):
         return None
     return hashlib.sha256(repr((program, environment)).encode()).hexdigest()[:40]
 

@@ -24,7 +24,7 @@ from typing import Any
 import jax
 import numpy as np
 
-import envs
+from hjax import envs
 from hjax.config import LEARNER_ONLY_FIELDS, Config
 from hjax.trainer import COUNTER_NAMES, METRIC_NAMES, make_trainer, seed_keys
 from hjax.version import __version__

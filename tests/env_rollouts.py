@@ -14,7 +14,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-import envs
+from hjax import envs
 
 NUM_ENVS = 16  # batch for the pure-jnp envs
 SHARED_EPISODE_SEED = 1  # the key of `Compiled.shared_episode`

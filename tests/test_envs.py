@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs.goal_env import OBS_KEYS
+from hjax import envs
+from hjax.envs.goal_env import OBS_KEYS
 from env_rollouts import NUM_ENVS, SHARED_EPISODE_SEED, compiled, random_episode
 
 NAMES = envs.NAMES

@@ -22,9 +22,9 @@ import mujoco
 import numpy as np
 import pytest
 
-import envs
+from hjax import envs
 from benchmarks.gripper_fidelity import mujoco_replay
-from envs import gripper as g
+from hjax.envs import gripper as g
 from env_rollouts import compiled
 
 OBJECT_TASKS = ("gripper_push", "gripper_slide", "gripper_pick_and_place")

@@ -16,9 +16,9 @@ import mujoco
 import numpy as np
 import pytest
 
-import envs
+from hjax import envs
 from benchmarks.gripper_fidelity import mujoco_replay
-from envs import gripper as g
+from hjax.envs import gripper as g
 from test_gripper import _lowest_corner, scripted_pushes
 
 PUSH_EPISODES = 16

@@ -13,8 +13,8 @@ import pytest
 
 gymnasium = pytest.importorskip("gymnasium")
 
-import envs  # noqa: E402
-from envs.gymnasium import GymnasiumGoalEnv, to_gymnasium  # noqa: E402
+from hjax import envs  # noqa: E402
+from hjax.envs.gymnasium import GymnasiumGoalEnv, to_gymnasium  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -117,11 +117,11 @@ def test_wrapping_an_instance_and_bad_arguments():
 
 def test_envs_does_not_import_gymnasium_and_missing_extra_message():
     code = (
-        "import sys, envs\n"
-        "assert 'gymnasium' not in sys.modules, 'import envs pulled in gymnasium'\n"
+        "import sys, hjax.envs\n"
+        "assert 'gymnasium' not in sys.modules, 'import hjax.envs pulled in gymnasium'\n"
         "sys.modules['gymnasium'] = None  # as if it were not installed\n"
         "try:\n"
-        "    import envs.gymnasium\n"
+        "    import hjax.envs.gymnasium\n"
         "except ImportError as e:\n"
         "    assert 'pip install -e \".[sb3]\"' in str(e), str(e)\n"
         "    print('ok')\n"

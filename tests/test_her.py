@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
+from hjax import envs
 from hjax import buffer as buffer_lib
 from hjax import her
 

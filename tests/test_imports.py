@@ -10,7 +10,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("hjax", "envs")
+# folder -> the package it installs as (envs/ installs as hjax.envs; pyproject.toml)
+PACKAGES = {"hjax": "hjax", "envs": "hjax.envs"}
 PURE = ("hjax.trainer", "hjax.buffer", "hjax.her", "hjax.learner", "hjax.td3", "hjax.ddpg", "hjax.sac",
         "hjax.networks", "hjax.normalizer", "hjax.counter", "hjax.sharding", "hjax.config")
 HOST = ("hjax.train", "hjax.runs", "hjax.cli", "hjax.plot", "hjax.progress", "hjax.demo", "hjax.memory",
@@ -20,10 +21,10 @@ HOST = ("hjax.train", "hjax.runs", "hjax.cli", "hjax.plot", "hjax.progress", "hj
 def module_sources(root: Path = ROOT) -> dict[str, str]:
     """`{dotted module name: source}` of every .py file of the packages (a package is its __init__)."""
     sources = {}
-    for package in PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
-            parts = path.relative_to(root).with_suffix("").parts
-            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    for folder, package in PACKAGES.items():
+        for path in sorted((root / folder).rglob("*.py")):
+            parts = path.relative_to(root / folder).with_suffix("").parts
+            name = ".".join([package, *(parts[:-1] if parts[-1] == "__init__" else parts)])
             sources[name] = path.read_text()
     return sources
 
@@ -102,7 +103,7 @@ def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
 
 def test_no_import_circle_in_hjax_or_envs():
     graph = import_graph(module_sources())
-    assert {"hjax", "hjax.trainer", "hjax.train", "envs", "envs.point_mass"} <= set(graph)
+    assert {"hjax", "hjax.trainer", "hjax.train", "hjax.envs", "hjax.envs.point_mass"} <= set(graph)
     cycle = find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle)
 

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs.planar_arm import FOREARM, LINK_LENGTH, REACH, UPPER_ARM, fingertip_xy
-from envs.push import PUCK, PUCK_RADIUS, TABLE_HALF_SIZE
+from hjax import envs
+from hjax.envs.planar_arm import FOREARM, LINK_LENGTH, REACH, UPPER_ARM, fingertip_xy
+from hjax.envs.push import PUCK, PUCK_RADIUS, TABLE_HALF_SIZE
 from env_rollouts import compiled
 
 ARMS = ("reach", "push")

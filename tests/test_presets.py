@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-import envs
+from hjax import envs
 import hjax
 from hjax import cli, runs
 

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import hjax
 from hjax import compile_cache, program_cache
 from hjax.counter import Counter
 
@@ -35,7 +36,7 @@ def run(init, chunk):
     return chunk(state)
 
 
-class OwnEnv:  # an env class outside the `envs` package
+class OwnEnv:  # an env class outside the `hjax.envs` package
     pass
 
 
@@ -79,7 +80,7 @@ def test_programs_for_traces_once_then_loads(tmp_path, monkeypatch):
         return init_fn, chunk_fn
 
     program = (("env", "point_mass"), ("hidden_sizes", (8,)))
-    env_class = type(__import__("envs").make("point_mass"))
+    env_class = type(hjax.envs.make("point_mass"))
     first, how = program_cache.programs_for(program, env_class, build, KEYS)
     assert how == "traced" and len(builds) == 1
     second, how = program_cache.programs_for(program, env_class, build, KEYS)
@@ -95,7 +96,7 @@ def test_programs_for_traces_once_then_loads(tmp_path, monkeypatch):
 
 
 def test_key_covers_sources_versions_device_and_flags():
-    env_class = type(__import__("envs").make("point_mass"))
+    env_class = type(hjax.envs.make("point_mass"))
     program = (("env", "point_mass"),)
     environment = program_cache.environment()
     key = program_cache.program_key(program, env_class, environment)

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import envs
+from hjax import envs
 import hjax
-from envs.point_mass import PointMass
+from hjax.envs.point_mass import PointMass
 from hjax import memory, runs
 from hjax.counter import Counter
 from hjax.train import metrics_to_host

@@ -5,9 +5,9 @@ import jax
 import numpy as np
 import pytest
 
-import envs
+from hjax import envs
 import hjax
-from envs.point_mass import PointMass
+from hjax.envs.point_mass import PointMass
 
 TINY = dict(num_envs=4, num_epochs=4, grad_steps_per_epoch=4, hidden_sizes=(16, 16), batch_size=32,
             buffer_episodes=16, num_eval_envs=4)
