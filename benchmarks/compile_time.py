@@ -6,7 +6,7 @@
 Every (case, piece) is measured in a fresh Python process with the persistent compile cache off
 (`HJAX_COMPILE_CACHE=0`), so nothing is shared with an earlier measurement, as on a first run:
 `lower` is `jax.jit(piece).trace(...).lower()` (Python tracing + lowering to StableHLO) and
-`compile` is `.compile()` (XLA). The pieces (see `hjax.trainer`):
+`compile` is `.compile()` (XLA). The pieces (see `hjax.step`):
 
     init        the initial TrainerState (network init, optimiser states, empty buffer)
     rollout     `collect`: num_envs exploratory episodes, normaliser update, buffer insert
@@ -46,8 +46,8 @@ def measure(case: str, piece: str) -> dict:
 
     import hjax
     from hjax import compile_cache
-    from hjax.train import resolve
-    from hjax.trainer import make_trainer, seed_keys
+    from hjax.loop import resolve
+    from hjax.step import make_trainer, seed_keys
 
     assert compile_cache.current_dir() is None, "run with HJAX_COMPILE_CACHE=0 (a cold compile)"
     fields, num_seeds = CASES[case]

@@ -36,7 +36,7 @@ import hjax
 from benchmarks.common import block, markdown_table, time_call, write_results
 from hjax import buffer as buffer_lib
 from hjax import normalizer as norm_lib
-from hjax.train import resolve
+from hjax.loop import resolve
 
 DEFAULT_NUM_ENVS = {"point_mass": [16, 64, 256, 1024], "reach": [16, 64, 256], "push": [16, 64, 256]}
 QUICK = dict(envs=["point_mass"], num_envs=[4, 16], batch_sizes=[32, 64], batch_num_envs=4, grad_steps=8,

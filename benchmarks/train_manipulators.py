@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 import hjax
 from benchmarks.common import RESULTS_DIR, markdown_table, write_results
-from hjax.plot import draw_band, env_steps_axis, finish_axes
+from hjax.plotting import draw_band, env_steps_axis, finish_axes
 
 # Per-task configs (everything else: hjax.Config defaults). Chosen for this 2-core CPU, where
 # updates dominate the cost: 2 x 256 networks and more envs per update than baselines use.

@@ -1,8 +1,10 @@
-"""Quickstart: train point_mass with HER on the CPU, plot the curves, load the policy back.
+"""Quickstart: the demo's run (the point_mass preset) into a run directory, then the policy back.
 
-    python examples/quickstart.py [--epochs 30] [--out runs/quickstart]
+    python examples/quickstart.py [--epochs N] [--out runs/quickstart]
 
-With the default 30 epochs this is the README's demo run plus saving and loading the policy.
+Trains `hjax.Config.preset("point_mass")` (what `bash dev.sh demo` trains) with HER on the CPU;
+the run directory gets config.json, metrics.csv, checkpoints and one plot, curves.png. Then it
+loads the policy back from the checkpoint and plays it in fresh envs.
 """
 
 import argparse
@@ -10,25 +12,26 @@ import argparse
 import jax
 import numpy as np
 
-from hjax import envs
 import hjax
+from hjax import envs
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--epochs", type=int, default=30)
+parser.add_argument("--epochs", type=int, default=None, help="default: the preset's")
 parser.add_argument("--out", default="runs/quickstart")
 args = parser.parse_args()
 
-# 1. Train: a run directory gets the config, metrics.csv, checkpoints and curves.png.
-config = hjax.Config(env="point_mass", num_epochs=args.epochs)
-result = hjax.train(config, run_dir=args.out)
+# 1. Train. overwrite=True: running the example again replaces its previous run (without it, a
+#    used run directory is refused, so a run is never lost by accident).
+config = hjax.Config.preset("point_mass")
+if args.epochs is not None:
+    config = config.replace(num_epochs=args.epochs)
+result = hjax.train(config, run_dir=args.out, overwrite=True)
 print(hjax.summary(result))
+print(f"curves: {result.run_dir}/curves.png")  # success, distance, replay composition, Q and its bound
 
-# 2. Plot: success (train and eval), distance to goal, replay composition, Q against its bound.
-hjax.plot(result, f"{args.out}/quickstart.png")
-
-# 3. Load the policy back from the checkpoint and roll it out in fresh envs.
+# 2. Load the policy back from the run directory's checkpoint and roll it out in fresh envs.
 policy = hjax.load_policy(args.out)
-env = envs.make("point_mass")
+env = envs.make(config.env)
 
 
 def episode(key):
@@ -42,4 +45,5 @@ def episode(key):
 
 success = jax.jit(jax.vmap(episode))(jax.random.split(jax.random.PRNGKey(1), 200))
 print(f"loaded policy: success rate {float(np.mean(success)):.3f} over 200 new episodes")
-print(f"curves: {args.out}/quickstart.png")
+# The same in one call (also `hjax eval RUN_DIR` on the command line):
+print(f"hjax.evaluate: success rate {hjax.evaluate(args.out, episodes=200)['success_rate']:.3f}")

@@ -1,42 +1,72 @@
 """The `hjax` command line: train, eval, plot and diagnose. Host side only.
 
-    hjax train --env point_mass --num-seeds 4 --her-strategy future --run-dir runs/pm
-    hjax train --resume runs/pm
-    hjax eval runs/pm --episodes 200 [--render episode.html]
-    hjax plot runs/pm runs/pm-none --out compare.png
-    hjax diagnose runs/pm runs/pm-none
-
 Every `hjax.Config` field is a `train` option (`hjax train --help` shows its docstring and
-default). Bad arguments print a one-line error and exit with status 2, never a traceback.
+default). Bad arguments print a one-line error and a one-line hint and exit with status 2, never
+a traceback or a usage block. Importing this module imports no JAX (`--help` answers at once);
+a command imports it when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import datetime as _dt
-import inspect
 import json
 import sys
 import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from hjax import envs
-from hjax.config import HER_STRATEGIES, Config
+from hjax import envs, rundir
+from hjax.config import ALGORITHMS, HER_STRATEGIES, Config, field_docs
 from hjax.presets import PRESETS
 
+EXAMPLES = {
+    None: [
+        "hjax train --preset point_mass --run-dir runs/pm",
+        "hjax train --env push --num-seeds 4 --her-strategy none --run-dir runs/push-none",
+        "hjax train --resume runs/pm --num-epochs 60",
+        "hjax eval runs/pm --episodes 200 --render episode.html",
+        "hjax plot runs/pm runs/push-none --out compare.png",
+        "hjax diagnose runs/pm runs/push-none",
+    ],
+    "train": [
+        "hjax train --preset point_mass --run-dir runs/pm",
+        "hjax train --env point_mass --num-seeds 4 --hidden-sizes 64 64 --run-dir runs/pm4",
+        "hjax train --env gripper_push --env-kwargs distance_threshold=0.05 --algorithm sac",
+        "hjax train --env mypkg.tasks:MyGoalEnv --num-epochs 20",
+        "hjax train --preset point_mass --run-dir runs/pm --overwrite",
+        "hjax train --resume runs/pm --num-epochs 60",
+        "hjax train --resume runs/pm --resume-epoch 20",
+    ],
+    "eval": ["hjax eval runs/pm --episodes 200 --render episode.html",
+             "hjax eval runs/pm4 --seed-index 2 --epoch 20"],
+    "plot": ["hjax plot runs/pm runs/push-none --out compare.png"],
+    "diagnose": ["hjax diagnose runs/pm runs/push-none"],
+}
+"""Each command's help examples (tests parse every one of them)."""
 
-def field_docs() -> dict[str, str]:
-    """Each Config field's docstring, read from the source (the string under the field)."""
-    source = inspect.getsource(Config)
-    body = ast.parse(source).body[0].body
-    docs = {}
-    for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-            docs[node.target.id] = " ".join(str(nxt.value.value).split())
-    return docs
+
+def _epilog(command: str | None) -> str:
+    return "examples:\n" + "\n".join("  " + line for line in EXAMPLES[command])
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with whole option names only (`allow_abbrev=False`) and errors as one line plus
+    a hint, exit status 2 (no usage block)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    command: str | None = None
+    """The command being parsed (set by `main`), so the hint names its own --help."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        prog = self.prog if self.prog != "hjax" or Parser.command is None else f"hjax {Parser.command}"
+        print(f"hjax: error: {message}\nhint: `{prog} --help` lists every option", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _optional(parse):
@@ -68,9 +98,12 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         hint = hints[f.name]
         kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if f.name == "env":
-            kw.update(choices=envs.NAMES)
+            kw.update(metavar="{" + ",".join(envs.NAMES) + "}|MODULE:CLASS",
+                      help=f"{docs.get(f.name, '')} (default: {default!r})".replace("%", "%%"))
         elif f.name == "her_strategy":
             kw.update(choices=HER_STRATEGIES)
+        elif f.name == "algorithm":
+            kw.update(choices=ALGORITHMS)
         elif f.name == "env_kwargs":
             kw.update(type=_key_value, nargs="+", metavar="KEY=VALUE")
         elif f.name == "hidden_sizes":
@@ -96,11 +129,13 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hjax", description="HER + TD3 in pure JAX.",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="hjax", description="Hindsight Experience Replay with TD3, DDPG or SAC in pure JAX.",
+                    epilog=_epilog(None))
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    p_train = sub.add_parser("train", help="train a config (every Config field is an option)")
+    p_train = sub.add_parser("train", help="train a config (every Config field is an option)",
+                             description="Train a config; every hjax.Config field is an option below.",
+                             epilog=_epilog("train"))
     p_train.add_argument("--num-seeds", type=int, default=None, help="train N seeds at once under vmap")
     p_train.add_argument("--preset", default=None, choices=list(PRESETS),
                          help="start from this env's measured preset (hjax.PRESETS; README, Presets); "
@@ -108,8 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--run-dir", type=Path, default=None,
                          help="where config, metrics.csv, checkpoints and curves go (default: runs/ENV-HER-TIME)")
     p_train.add_argument("--resume", type=Path, default=None,
-                         help="continue the run in this directory from its newest checkpoint; options given "
-                              "here override its saved config (only --num-epochs/--chunk-epochs may change)")
+                         help="continue the run in this directory from its newest readable checkpoint; options "
+                              "given here override its saved config (only --num-epochs/--chunk-epochs may change)")
+    p_train.add_argument("--resume-epoch", type=int, default=None, metavar="EPOCH",
+                         help="with --resume: continue from this checkpoint epoch; later checkpoints are moved to "
+                              "RUN_DIR/checkpoints_set_aside/")
+    p_train.add_argument("--overwrite", action="store_true",
+                         help="delete the run already in --run-dir (checkpoints included) and train into it; "
+                              "without it a used run directory is refused")
     p_train.add_argument("--checkpoint-every", type=int, default=None, help="epochs between checkpoints")
     p_train.add_argument("--save-buffer", action="store_true", help="checkpoint the replay buffer (exact resume)")
     p_train.add_argument("--tensorboard", action="store_true", help="write TensorBoard event files")
@@ -126,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default: $HJAX_DISTRIBUTED_TIMEOUT, else 100)")
     add_config_arguments(p_train)
 
-    p_eval = sub.add_parser("eval", help="evaluate a saved policy deterministically")
+    p_eval = sub.add_parser("eval", help="evaluate a saved policy deterministically", epilog=_epilog("eval"))
     p_eval.add_argument("run_dir", type=Path)
     p_eval.add_argument("--episodes", type=int, default=100)
     p_eval.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")
@@ -135,12 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--render", type=Path, default=None,
                         help="write one evaluation episode a person can watch (HTML for physics envs, PNG otherwise)")
 
-    p_plot = sub.add_parser("plot", help="plot the curves of one or more runs side by side")
+    p_plot = sub.add_parser("plot", help="plot the curves of one or more runs side by side", epilog=_epilog("plot"))
     p_plot.add_argument("run_dirs", type=Path, nargs="+")
     p_plot.add_argument("--out", type=Path, default=None, help="PNG path (default: RUN_DIR/compare.png of the first)")
 
     p_diag = sub.add_parser("diagnose", help="say what saved runs are doing: silent, hindsight_only, learning, "
-                                             "solved, unstable or collapsed, with the evidence and advice")
+                                             "solved, unstable or collapsed, with the evidence and advice",
+                            epilog=_epilog("diagnose"))
     p_diag.add_argument("run_dirs", type=Path, nargs="+")
     return parser
 
@@ -151,6 +193,18 @@ def _fail(message: str, status: int = 2) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume_epoch is not None and args.resume is None:
+        return _fail(f"invalid --resume-epoch={args.resume_epoch} without --resume; allowed: --resume-epoch with "
+                     "--resume RUN_DIR")
+    if args.overwrite and args.resume is not None:
+        return _fail("invalid --overwrite with --resume; allowed: one of them (--resume continues the run, "
+                     "--overwrite deletes it)")
+    if args.run_dir is not None and args.resume is None:  # before any config, env or JAX is built
+        try:
+            rundir.check_free(args.run_dir, resume=False, overwrite=args.overwrite, cli=True)
+        except ValueError as e:
+            return _fail(str(e))
+
     import hjax
     from hjax import distributed, runs
 
@@ -189,7 +243,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = hjax.train(config, num_seeds=num_seeds, run_dir=run_dir, resume=args.resume,
                             checkpoint_every=args.checkpoint_every, save_buffer=args.save_buffer,
                             tensorboard=args.tensorboard, save_episode=args.save_episode,
-                            progress_bar=not args.no_progress)
+                            progress_bar=not args.no_progress, overwrite=args.overwrite,
+                            resume_epoch=args.resume_epoch)
     except hjax.TrainingInterrupted as e:
         print(f"hjax: {e}", file=sys.stderr)
         return 128 + e.signum
@@ -206,38 +261,32 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import jax
-
-    from hjax import runs
-    from hjax.trainer import make_trainer
+    from hjax import loading, runs
 
     if args.episodes < 1:
         return _fail(f"invalid --episodes={args.episodes}; allowed: an integer >= 1")
     try:
-        run = runs.load_run(args.run_dir, args.epoch)
+        run = loading.load_run(args.run_dir, args.epoch)
+        m = loading.evaluate(run, episodes=args.episodes, seed=args.seed, seed_index=args.seed_index)
     except (runs.CheckpointError, ValueError) as e:
-        return _fail(str(e))
-    state = run.state
-    if run.num_seeds is not None:
-        if not 0 <= args.seed_index < run.num_seeds:
-            return _fail(f"invalid --seed-index={args.seed_index}; allowed: 0 <= seed index < {run.num_seeds}")
-        state = jax.tree.map(lambda x: x[args.seed_index], state)
-    trainer = make_trainer(run.config)
-    state = jax.device_put(state)
-    _, m = jax.jit(lambda s, k: trainer.rollout(s, k, args.episodes, False))(state, jax.random.PRNGKey(args.seed))
-    m = jax.device_get(m)
+        return _fail(str(e).replace("invalid seed_index=", "invalid --seed-index=").replace("invalid seed=", "invalid --seed="))
     print(f"{args.run_dir} (epoch {run.epoch}), {args.episodes} deterministic episodes: "
-          f"success rate {m['success'][-1].mean():.3f}, reached at any step {m['success'].max(axis=0).mean():.3f}, "
-          f"final distance {m['distance'][-1].mean():.4f}, mean distance {m['distance'].mean():.4f}")
+          f"success rate {m['success_rate']:.3f}, reached at any step {m['success_any_step']:.3f}, "
+          f"final distance {m['final_distance']:.4f}, mean distance {m['mean_distance']:.4f}")
     if args.render is not None:
-        path = runs.write_episode(run.config, state, jax.random.PRNGKey(args.seed), args.render)
+        import jax
+
+        from hjax.result import select_seed
+
+        state = jax.device_put(select_seed(run.state, run.num_seeds, args.seed_index))
+        path = loading.write_episode(run.config, state, jax.random.PRNGKey(args.seed), args.render)
         print(f"episode written: {path}")
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from hjax import runs
-    from hjax.plot import plot_runs
+    from hjax.plotting import plot_runs
 
     curves = {}
     for run_dir in args.run_dirs:
@@ -270,6 +319,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    Parser.command = argv[0] if argv and argv[0] in ("train", "eval", "plot", "diagnose") else None
     args = parser.parse_args(argv)
     commands = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "diagnose": cmd_diagnose}
     return commands[args.command](args)

@@ -1,9 +1,14 @@
-"""`Config`: every knob of a hjax run, typed, documented and validated on construction."""
+"""`Config`: every knob of a hjax run, typed, documented and validated on construction.
+
+Imports no JAX at module level (the command line reads it for `--help`); building a Config
+builds its env, which does."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -39,9 +44,12 @@ class Config:
 
     # ---- task -------------------------------------------------------------------------------
     env: str = "point_mass"
-    """Registered env name (see `envs.NAMES`)."""
+    """A registered env name (`hjax.envs.NAMES`), an installed entry point of the group
+    `hjax.envs`, or a user's env class by import path, `package.module:MyGoalEnv`."""
     env_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    """Overrides passed to `envs.make(env, **env_kwargs)`, e.g. `{"distance_threshold": 0.1}`."""
+    """Overrides passed to the env, `hjax.envs.make(env, **env_kwargs)`: in Python
+    `env_kwargs={"distance_threshold": 0.1}`, on the command line `--env-kwargs
+    distance_threshold=0.1 episode_length=100` (each VALUE read as JSON when it parses)."""
 
     # ---- scale and length -------------------------------------------------------------------
     num_envs: int = 32
@@ -169,6 +177,15 @@ class Config:
         divisors = [d for d in range(1, self.num_epochs + 1) if self.num_epochs % d == 0]
         return max(d for d in divisors if self.num_epochs // d >= min(10, self.num_epochs))
 
+    def q_target_bounds(self) -> tuple[float, float]:
+        """The interval Q targets are clipped to: the discounted return's range,
+        [r_min, r_max] / (1 - gamma) (HER paper / baselines clip_return: [-1/(1-gamma), 0] for the
+        sparse reward); unbounded when `clip_target` is False."""
+        if not self.clip_target:
+            return (-math.inf, math.inf)
+        r_min, r_max = self.make_env().reward_range
+        return (r_min / (1 - self.discount), r_max / (1 - self.discount))
+
     def check_data_shards(self, shards: int, field: str = "data_shards") -> None:
         """Every sharded size must split evenly into `shards`."""
         for name in ("num_envs", "batch_size", "buffer_episodes"):
@@ -210,8 +227,7 @@ class Config:
     # ---- validation -------------------------------------------------------------------------
 
     def _validate(self) -> None:
-        _check("env", self.env, isinstance(self.env, str) and self.env in envs.NAMES,
-               "one of " + ", ".join(envs.NAMES))
+        envs.factory(self.env)  # ValueError naming env=, its value and what is allowed
         try:
             env = envs.make(self.env, **self.env_kwargs)
             object.__setattr__(self, "_env", env)
@@ -302,3 +318,38 @@ def _as_int_tuple(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(value)
     return value
+
+
+def field_docs() -> dict[str, str]:
+    """Each Config field's docstring (the string literal under the field), read from this
+    module's source; empty when the source is not shipped."""
+    try:
+        tree = ast.parse(Path(__file__).read_text())
+    except OSError:
+        return {}
+    body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Config").body
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _fields_section() -> str:
+    """The `Fields:` section appended to Config's docstring, so `help(hjax.Config)` shows them."""
+    docs = field_docs()
+    lines = ["", "Fields (name: type = default; what it does):", ""]
+    for f in dataclasses.fields(Config):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        lines.append(f"    {f.name}: {f.type} = {default!r}")
+        text = docs.get(f.name, "")
+        while text:  # wrapped at ~96 columns
+            cut = len(text) if len(text) <= 88 else text.rfind(" ", 0, 88)
+            cut = cut if cut > 0 else len(text)
+            lines.append("        " + text[:cut])
+            text = text[cut:].lstrip()
+    return "\n".join(lines) + "\n"
+
+
+Config.__doc__ = (Config.__doc__ or "").rstrip() + "\n" + _fields_section()

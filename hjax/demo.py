@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import hjax
-from hjax.plot import plot
+from hjax.plotting import plot
 
 
 def main(argv: list[str] | None = None) -> hjax.Result:

@@ -40,7 +40,7 @@ milestones are therefore ordered: first success <= 1/1,000 <= 1/100 <= 1/10. Env
 run's counter at the end of that epoch (the episodes of an epoch run side by side).
 
 `hjax.diagnose` is `diagnose` here; `diagnose_metrics(config, metrics)` reads a history directly.
-Live reports (`Tracker`) use the same milestones, and say once when the run has been silent
+Live reports (`hjax.progress.Tracker`) use the same milestones, and say once when the run has been silent
 (no training success yet, or both replay fractions below `SILENT_REWARD_FRACTION`) for the first
 `SILENCE_SHARE` of its epochs.
 """
@@ -59,7 +59,6 @@ import numpy as np
 
 from hjax import runs
 from hjax.config import Config
-from hjax.trainer import q_target_bounds
 
 DIAGNOSIS_FILE = "diagnosis.json"
 """What `train(run_dir=...)` writes at the end of every run (`Diagnosis.to_json`)."""
@@ -142,7 +141,7 @@ class Thresholds:
             _check_number(name, value, isinstance(value, int) and value >= 1, "an integer >= 1")
 
 
-# ---- the pieces, shared by `diagnose` and `Tracker` ---------------------------------------------
+# ---- the pieces, shared by `diagnose` and `hjax.progress.Tracker`--------------------------------------------
 
 def window(num_epochs: int, share: float) -> int:
     """Length of the early/late window: ceil(share * num_epochs), at least 1, at most num_epochs."""
@@ -312,19 +311,8 @@ def diagnose(result_or_run_dir, thresholds: Thresholds | None = None) -> Diagnos
     `evidence.unavailable`. Raises `runs.CheckpointError` (a ValueError) naming the directory when
     it is not a readable run directory. Host side."""
     if isinstance(result_or_run_dir, (str, os.PathLike)):
-        run_dir = Path(result_or_run_dir)
-        if not run_dir.is_dir():
-            raise runs.CheckpointError(f"{run_dir} is not a hjax run directory: no such directory")
-        config, _ = runs.load_config(run_dir)
-        if not (run_dir / runs.METRICS_FILE).is_file():
-            raise runs.CheckpointError(f"{run_dir} has no {runs.METRICS_FILE}: the run wrote no epoch yet")
-        try:
-            metrics = runs.read_metrics(run_dir)
-        except (KeyError, ValueError) as e:
-            if isinstance(e, runs.CheckpointError):
-                raise
-            raise runs.CheckpointError(f"{run_dir / runs.METRICS_FILE} is corrupt: {e}") from None
-        return diagnose_metrics(config, metrics, thresholds=thresholds)
+        run = runs.read_run(result_or_run_dir)
+        return diagnose_metrics(run.config, run.metrics, thresholds=thresholds)
     for name in ("config", "metrics"):
         if not hasattr(result_or_run_dir, name):
             raise TypeError(f"diagnose(result_or_run_dir): expected a hjax.Result or a run directory path, "
@@ -351,7 +339,7 @@ def diagnose_metrics(config: Config, metrics: Mapping[str, np.ndarray],
     if len(shapes) != 1 or len(next(iter(shapes))) not in (1, 2) or next(iter(shapes))[-1] < 1:
         raise ValueError(f"invalid metrics shapes {sorted(shapes)}; allowed: one shape, (epochs,) or "
                          "(seeds, epochs), with at least one epoch")
-    bounds = q_target_bounds(config) if q_bounds is None else tuple(q_bounds)
+    bounds = config.q_target_bounds() if q_bounds is None else tuple(q_bounds)
     shape = next(iter(shapes))
     if len(shape) == 1:
         return _diagnose_one(config, metrics, bounds, th)
@@ -660,108 +648,3 @@ def report(diagnosis: Diagnosis) -> str:
         lines.append("  unavailable: " + "; ".join(ev.unavailable))
     lines += [f"advice: {a}" for a in d.advice]
     return "\n".join(lines)
-
-
-# ---- live --------------------------------------------------------------------------------------
-
-class Tracker:
-    """Live milestones between compiled chunks (host side, not jittable).
-
-    `update(chunk_metrics)` takes one chunk's metrics ((epochs,) or (seeds, epochs)) and returns
-    the lines to show: the first successful training episode and each milestone (1 per 1,000,
-    100, 10 training episodes; see the module docstring), once each, when the first seed reaches
-    it; and, once, at the first report at or after `silence_share` of the run's epochs, a line
-    if the run has been silent so far: no successful training episode in any seed, or both replay
-    success-reward fractions (averaged over the epochs so far) below `silent_reward_fraction` in
-    every seed. `history` (a resumed run's metrics so far) is taken in without reporting it."""
-
-    def __init__(self, config: Config, num_seeds: int | None = None, thresholds: Thresholds | None = None,
-                 history: Mapping[str, np.ndarray] | None = None):
-        self.config = config
-        self.num_seeds = num_seeds
-        self.thresholds = thresholds or Thresholds()
-        self.counts = np.zeros((num_seeds or 1, 0), np.int64)
-        self.steps = np.zeros((0,), np.int64)
-        self.replay = {name: np.zeros((num_seeds or 1, 0)) for name in _REPLAY_NAMES}
-        self.reported: set = set()
-        self.silence_checked = False
-        if history:
-            self._extend(history)
-            self.reported = {key for key, _, _ in self._reached()}
-            self.silence_checked = self._epochs >= self._silence_epoch
-
-    @property
-    def _epochs(self) -> int:
-        return len(self.steps)
-
-    @property
-    def _silence_epoch(self) -> int:
-        return max(1, math.ceil(self.thresholds.silence_share * self.config.num_epochs - 1e-9))
-
-    def _extend(self, metrics: Mapping[str, np.ndarray]) -> None:
-        as_2d = lambda x: np.asarray(x).reshape(self.counts.shape[0], -1)  # noqa: E731
-        counts = success_counts(metrics, self.config.num_envs)
-        epochs = next(iter(metrics.values())).shape[-1]
-        counts = np.zeros((self.counts.shape[0], epochs), np.int64) if counts is None else as_2d(counts)
-        self.counts = np.concatenate([self.counts, counts], axis=1)
-        self.steps = np.concatenate([self.steps, env_steps(metrics, self.config)])
-        for name in _REPLAY_NAMES:
-            values = as_2d(metrics[name]) if name in metrics else np.full((self.counts.shape[0], epochs), np.nan)
-            self.replay[name] = np.concatenate([self.replay[name], values], axis=1)
-
-    def _reached(self):
-        """(key, epoch index, seeds that reached it by then) for every milestone reached so far."""
-        found = []
-        for key in ("first",) + MILESTONES:
-            epochs = [first_success_epoch(c) if key == "first" else
-                      milestone_epoch(c, self.config.num_envs, key, self.thresholds.milestone_successes)
-                      for c in self.counts]
-            reached = [e for e in epochs if e is not None]
-            if reached:
-                e = min(reached)
-                found.append((key, e, sum(x == e for x in reached)))
-        return found
-
-    def update(self, metrics: Mapping[str, np.ndarray]) -> list[str]:
-        """Take one chunk's metrics; return the new lines (often none)."""
-        self._extend(metrics)
-        lines = []
-        seeds = self.counts.shape[0]
-        for key, e, n in self._reached():
-            if key in self.reported:
-                continue
-            self.reported.add(key)
-            where = f"epoch {e + 1}" + (f"; {n} of {seeds} seeds" if self.num_seeds is not None else "")
-            what = ("first successful training episode" if key == "first"
-                    else f"successes reached 1 per {key:,} training episodes")
-            lines.append(f"{what} at {int(self.steps[e]):,} env steps ({where})")
-        if not self.silence_checked and self._epochs >= self._silence_epoch:
-            self.silence_checked = True
-            line = self._silence_line()
-            if line:
-                lines.append(line)
-        return lines
-
-    def _silence_line(self) -> str | None:
-        th = self.thresholds
-        no_success = not self.counts.any()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            means = {name: np.nanmean(v, axis=1) for name, v in self.replay.items()}  # per seed
-        known = all(np.isfinite(v).all() for v in means.values())
-        no_reward = known and all(np.all(v < th.silent_reward_fraction) for v in means.values())
-        if not (no_success or no_reward):
-            return None
-        why = []
-        if no_success:
-            why.append("no successful training episode yet")
-        if no_reward:
-            why.append(f"replay success rewards below {th.silent_reward_fraction:g}")
-        original, relabeled = (_fmt(float(np.mean(means[n])) if np.isfinite(means[n]).all() else None, ".4f")
-                               for n in _REPLAY_NAMES)
-        return (f"silent for {self._epochs} of {self.config.num_epochs} epochs "
-                f"({int(self.steps[-1]):,} env steps): " + " and ".join(why)
-                + f"; replay success-reward fraction {original} with original goals, {relabeled} after relabeling")
-
-
-_REPLAY_NAMES = ("replay/positive_reward_fraction_original", "replay/positive_reward_fraction")

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from hjax.config import Config
-from hjax.trainer import make_trainer
+from hjax.step import Trainer, make_trainer
 
 WORKSPACE_SAFETY = 3.0  # XLA keeps a few copies of the transient arrays alive at once
 
@@ -78,9 +78,10 @@ def available_bytes(device=None) -> int | None:
         return None
 
 
-def plan(config: Config, num_seeds: int | None = None) -> MemoryPlan:
-    """Estimate the memory of training `config` (with `num_seeds` seeds) without allocating."""
-    trainer = make_trainer(config)
+def plan(config: Config, num_seeds: int | None = None, trainer: Trainer | None = None) -> MemoryPlan:
+    """Estimate the memory of training `config` (with `num_seeds` seeds) without allocating;
+    `trainer` is `make_trainer(config)` when the caller has built it already."""
+    trainer = trainer or make_trainer(config)
     state = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
     seeds = num_seeds or 1
     buffer_bytes = _nbytes(state.buffer) * seeds
@@ -101,9 +102,10 @@ def plan(config: Config, num_seeds: int | None = None) -> MemoryPlan:
                       device=f"{device.platform}:{getattr(device, 'device_kind', '')}")
 
 
-def check_fits(config: Config, num_seeds: int | None = None, headroom: float = 0.9) -> MemoryPlan:
+def check_fits(config: Config, num_seeds: int | None = None, headroom: float = 0.9,
+               trainer: Trainer | None = None) -> MemoryPlan:
     """Raise `MemoryPlanError` when the plan exceeds `headroom` x the available memory."""
-    p = plan(config, num_seeds)
+    p = plan(config, num_seeds, trainer)
     if p.available_bytes is not None and p.total_bytes > headroom * p.available_bytes:
         biggest = "buffer_episodes" if p.buffer_bytes >= max(p.learner_bytes, p.workspace_bytes) else (
             "hidden_sizes" if p.learner_bytes >= p.workspace_bytes else "batch_size or num_envs")

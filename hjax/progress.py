@@ -16,15 +16,19 @@ environment variable `HJAX_PROGRESS` (`auto`, `bar`, `lines` or `off`) overrides
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
-from typing import TextIO
+import warnings
+from typing import Mapping, TextIO
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from hjax.config import Config
-from hjax.diagnosis import Tracker
+from hjax.diagnosis import (MILESTONES, Thresholds, env_steps, first_success_epoch, milestone_epoch,
+                            success_counts)
 
 MODES = ("auto", "bar", "lines", "off")
 ENV_VAR = "HJAX_PROGRESS"
@@ -68,7 +72,10 @@ def resolve_mode(progress_bar: bool | str | None) -> str:
 class Progress:
     """Reports env steps, eval success and steps/s after each chunk, as a bar or as lines.
 
-    Given each chunk's metrics, it also prints one line per event of `hjax.diagnosis.Tracker`:
+    Env steps and steps/s count per seed (each seed of a multi-seed run plays them all), as
+    `metrics["env_steps"]` and `hjax.summary` do.
+
+    Given each chunk's metrics, it also prints one line per event of `Tracker`:
     the first successful training episode, each success milestone (1 per 1,000, 100, 10 training
     episodes) as it happens, and once, a run silent for its first quarter. `history`: a resumed
     run's metrics so far (their events are not repeated)."""
@@ -80,7 +87,8 @@ class Progress:
         self.mode = mode
         self.config = config
         self.tracker = Tracker(config, num_seeds, history=history)
-        self.per_epoch = config.env_steps_per_epoch * (num_seeds or 1)
+        self.num_seeds = num_seeds
+        self.per_epoch = config.env_steps_per_epoch  # per seed, as in metrics and summaries
         self.total = config.num_epochs * self.per_epoch
         self.done = self.start = start_epoch * self.per_epoch
         self.t0 = time.perf_counter()
@@ -111,13 +119,15 @@ class Progress:
         now = epoch * self.per_epoch
         rate = (now - self.start) / max(run_seconds, 1e-9)
         success = last["eval/success_rate"]
+        rate_name = "steps/s" if self.num_seeds is None else "steps/s per seed"
         if self.bar is not None:
             self.bar.update(now - self.done)
-            self.bar.set_postfix({"epoch": epoch, "eval success": f"{success:.2f}", "steps/s": f"{rate:,.0f}"},
+            self.bar.set_postfix({"epoch": epoch, "eval success": f"{success:.2f}", rate_name: f"{rate:,.0f}"},
                                  refresh=True)
         else:
-            self._print(f"{self.config.env}: epoch {epoch}/{self.config.num_epochs}  env steps {now}/{self.total}  "
-                        f"eval success {success:.3f}  steps/s {rate:,.0f}  "
+            seeds = "" if self.num_seeds is None else f" per seed ({self.num_seeds} seeds)"
+            self._print(f"{self.config.env}: epoch {epoch}/{self.config.num_epochs}  env steps {now}/{self.total}"
+                        f"{seeds}  eval success {success:.3f}  {rate_name} {rate:,.0f}  "
                         f"elapsed {time.perf_counter() - self.t0:.1f}s")
         self.done = now
         for line in self.tracker.update(metrics) if metrics is not None else ():
@@ -126,3 +136,112 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+# ---- live milestones --------------------------------------------------------------------------------------
+
+class Tracker:
+    """Live milestones between compiled chunks (host side, not jittable).
+
+    `update(chunk_metrics)` takes one chunk's metrics ((epochs,) or (seeds, epochs)) and returns
+    the lines to show: the first successful training episode and each milestone (1 per 1,000,
+    100, 10 training episodes; see the module docstring), once each, when the first seed reaches
+    it; and, once, at the first report at or after `silence_share` of the run's epochs, a line
+    if the run has been silent so far: no successful training episode in any seed, or both replay
+    success-reward fractions (averaged over the epochs so far) below `silent_reward_fraction` in
+    every seed. `history` (a resumed run's metrics so far) is taken in without reporting it."""
+
+    def __init__(self, config: Config, num_seeds: int | None = None, thresholds: Thresholds | None = None,
+                 history: Mapping[str, np.ndarray] | None = None):
+        self.config = config
+        self.num_seeds = num_seeds
+        self.thresholds = thresholds or Thresholds()
+        self.counts = np.zeros((num_seeds or 1, 0), np.int64)
+        self.steps = np.zeros((0,), np.int64)
+        self.replay = {name: np.zeros((num_seeds or 1, 0)) for name in _REPLAY_NAMES}
+        self.reported: set = set()
+        self.silence_checked = False
+        if history:
+            self._extend(history)
+            self.reported = {key for key, _, _ in self._reached()}
+            self.silence_checked = self._epochs >= self._silence_epoch
+
+    @property
+    def _epochs(self) -> int:
+        return len(self.steps)
+
+    @property
+    def _silence_epoch(self) -> int:
+        return max(1, math.ceil(self.thresholds.silence_share * self.config.num_epochs - 1e-9))
+
+    def _extend(self, metrics: Mapping[str, np.ndarray]) -> None:
+        as_2d = lambda x: np.asarray(x).reshape(self.counts.shape[0], -1)  # noqa: E731
+        counts = success_counts(metrics, self.config.num_envs)
+        epochs = next(iter(metrics.values())).shape[-1]
+        counts = np.zeros((self.counts.shape[0], epochs), np.int64) if counts is None else as_2d(counts)
+        self.counts = np.concatenate([self.counts, counts], axis=1)
+        self.steps = np.concatenate([self.steps, env_steps(metrics, self.config)])
+        for name in _REPLAY_NAMES:
+            values = as_2d(metrics[name]) if name in metrics else np.full((self.counts.shape[0], epochs), np.nan)
+            self.replay[name] = np.concatenate([self.replay[name], values], axis=1)
+
+    def _reached(self):
+        """(key, epoch index, seeds that reached it by then) for every milestone reached so far."""
+        found = []
+        for key in ("first",) + MILESTONES:
+            epochs = [first_success_epoch(c) if key == "first" else
+                      milestone_epoch(c, self.config.num_envs, key, self.thresholds.milestone_successes)
+                      for c in self.counts]
+            reached = [e for e in epochs if e is not None]
+            if reached:
+                e = min(reached)
+                found.append((key, e, sum(x == e for x in reached)))
+        return found
+
+    def update(self, metrics: Mapping[str, np.ndarray]) -> list[str]:
+        """Take one chunk's metrics; return the new lines (often none)."""
+        self._extend(metrics)
+        lines = []
+        seeds = self.counts.shape[0]
+        for key, e, n in self._reached():
+            if key in self.reported:
+                continue
+            self.reported.add(key)
+            where = f"epoch {e + 1}" + (f"; {n} of {seeds} seeds" if self.num_seeds is not None else "")
+            what = ("first successful training episode" if key == "first"
+                    else f"successes reached 1 per {key:,} training episodes")
+            lines.append(f"{what} at {int(self.steps[e]):,} env steps ({where})")
+        if not self.silence_checked and self._epochs >= self._silence_epoch:
+            self.silence_checked = True
+            line = self._silence_line()
+            if line:
+                lines.append(line)
+        return lines
+
+    def _silence_line(self) -> str | None:
+        th = self.thresholds
+        no_success = not self.counts.any()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = {name: np.nanmean(v, axis=1) for name, v in self.replay.items()}  # per seed
+        known = all(np.isfinite(v).all() for v in means.values())
+        no_reward = known and all(np.all(v < th.silent_reward_fraction) for v in means.values())
+        if not (no_success or no_reward):
+            return None
+        why = []
+        if no_success:
+            why.append("no successful training episode yet")
+        if no_reward:
+            why.append(f"replay success rewards below {th.silent_reward_fraction:g}")
+        original, relabeled = (_fmt4(float(np.mean(means[n])) if np.isfinite(means[n]).all() else None)
+                               for n in _REPLAY_NAMES)
+        return (f"silent for {self._epochs} of {self.config.num_epochs} epochs "
+                f"({int(self.steps[-1]):,} env steps): " + " and ".join(why)
+                + f"; replay success-reward fraction {original} with original goals, {relabeled} after relabeling")
+
+
+_REPLAY_NAMES = ("replay/positive_reward_fraction_original", "replay/positive_reward_fraction")
+
+
+def _fmt4(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

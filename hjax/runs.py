@@ -14,21 +14,31 @@ key, the epoch and the step counters), the metrics history, and the replay buffe
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
 import os
+import re
+import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import jax
 import numpy as np
 
-from hjax import envs
 from hjax.config import LEARNER_ONLY_FIELDS, Config
-from hjax.trainer import COUNTER_NAMES, METRIC_NAMES, make_trainer, seed_keys
+from hjax.step import COUNTER_NAMES, METRIC_NAMES
 from hjax.version import __version__
 
+CHECKPOINT_FORMAT = 2
+"""The checkpoint format this hjax writes, recorded in every checkpoint (`meta["format"]`) and
+in config.json (`checkpoint_format`). Format 1: checkpoints from before formats were recorded
+(hjax 0.1.0), whose learner state is named `learner` or, older still, `td3`; read by migration.
+Bump it whenever TrainerState or the checkpoint layout changes, and add a migration."""
+READABLE_FORMATS = (1, 2)
+SET_ASIDE_DIR = "checkpoints_set_aside"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_DIR = "checkpoints"
@@ -40,8 +50,33 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, or does not match the config it is loaded into."""
 
 
+class UnreadableCheckpoint(CheckpointError):
+    """A checkpoint's files are damaged (truncated, deleted, garbage): `--resume` falls back to an
+    older one."""
+
+
+def _explain(error: Exception, where: Path, part: str) -> UnreadableCheckpoint:
+    """One line for an orbax/tensorstore failure (whose text runs to kilobytes): the checkpoint,
+    the file that failed (tensorstore names it as `local file "..."`; else the part: meta or
+    state) and why."""
+    text = (str(error) or type(error).__name__).strip()
+    files = re.findall(r'local file "([^"]+)"', text)
+    files = [f for f in files if not f.endswith("/")] or files
+    file = max(files, key=len) if files else str(where / part)
+    core = text.split(" [tensorstore_spec")[0]
+    status = re.match(r"([A-Z_]{4,}): ", core)
+    reason = core.rsplit('": ', 1)[-1] if files else core
+    reason = " ".join(re.sub(r' (?:of|at) local file "[^"]*"', "", reason).split())
+    if status and not reason.startswith(status.group(1)):
+        reason = f"{status.group(1)}: {reason}"
+    if len(reason) > 200:
+        reason = reason[:197] + "..."
+    return UnreadableCheckpoint(f"checkpoint {where} cannot be read: {file}: {reason} ({type(error).__name__})")
+
+
 def save_config(run_dir: Path, config: Config, num_seeds: int | None) -> None:
-    payload = {"config": config.to_dict(), "num_seeds": num_seeds, "hjax_version": __version__}
+    payload = {"config": config.to_dict(), "num_seeds": num_seeds, "hjax_version": __version__,
+               "checkpoint_format": CHECKPOINT_FORMAT}
     _atomic_write_text(run_dir / CONFIG_FILE, json.dumps(payload, indent=2))
 
 
@@ -52,6 +87,7 @@ def load_config(run_dir: str | Path) -> tuple[Config, int | None]:
         raise CheckpointError(f"{run_dir} is not a hjax run directory: {CONFIG_FILE} is missing")
     try:
         payload = json.loads(path.read_text())
+        check_format(payload.get("checkpoint_format", 1), path)
         fields = payload["config"]
         fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
         # A field the saved learner does not read was saved at that version's default, which
@@ -63,6 +99,15 @@ def load_config(run_dir: str | Path) -> tuple[Config, int | None]:
         return Config(**fields), payload["num_seeds"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path} is corrupt or not a hjax config: {e}") from None
+
+
+def check_format(version: Any, where: Path) -> None:
+    """Refuse a checkpoint format this hjax cannot read, naming both versions."""
+    if version not in READABLE_FORMATS:
+        newer = isinstance(version, int) and version > CHECKPOINT_FORMAT
+        raise CheckpointError(f"{where} has checkpoint format {version!r}; this hjax ({__version__}) writes format "
+                              f"{CHECKPOINT_FORMAT} and reads formats {', '.join(map(str, READABLE_FORMATS))}"
+                              + ("; upgrade hjax to read it" if newer else ""))
 
 
 def config_differences(saved: Config, current: Config, ignore=RESUMABLE_CHANGES) -> list[str]:
@@ -140,6 +185,58 @@ def read_metrics(run_dir: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class RunRecord:
+    """A run directory read back without its checkpoints: what `summary`, `plot` and `diagnose`
+    need from a `Result` (config, metrics, num_seeds, q_bounds, run_dir)."""
+
+    config: Config
+    num_seeds: int | None
+    metrics: dict[str, np.ndarray]
+    run_dir: Path
+
+    @property
+    def q_bounds(self) -> tuple[float, float]:
+        return self.config.q_target_bounds()
+
+    def __repr__(self) -> str:
+        return run_repr("RunRecord", self.config, self.num_seeds, self.metrics, self.run_dir)
+
+
+def run_repr(kind: str, config: Config, num_seeds: int | None, metrics: Mapping[str, np.ndarray] | None,
+             run_dir: str | Path | None, epoch: int | None = None) -> str:
+    """A one-line repr: env, algorithm, HER, seeds, epochs, final eval success, run directory."""
+    parts = [f"env={config.env!r}", f"algorithm={config.algorithm!r}", f"her_strategy={config.her_strategy!r}",
+             f"seed={config.seed}" if num_seeds is None else f"seeds={num_seeds}"]
+    if metrics and "env_steps" in metrics:
+        epochs = np.shape(metrics["env_steps"])[-1]
+        parts.append(f"epochs={epochs}/{config.num_epochs}")
+        if "eval/success_rate" in metrics and epochs:
+            parts.append(f"eval_success={float(np.mean(np.asarray(metrics['eval/success_rate'])[..., -1])):.3f}")
+    if epoch is not None:
+        parts.append(f"checkpoint_epoch={epoch}")
+    parts.append(f"run_dir={str(run_dir)!r}" if run_dir is not None else "run_dir=None")
+    return f"{kind}(" + ", ".join(parts) + ")"
+
+
+def read_run(run_dir: str | Path) -> RunRecord:
+    """config.json and metrics.csv of `run_dir`; `CheckpointError` (a ValueError) naming the
+    directory when it is not a readable run directory."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir} is not a hjax run directory: no such directory")
+    config, num_seeds = load_config(run_dir)
+    if not (run_dir / METRICS_FILE).is_file():
+        raise CheckpointError(f"{run_dir} has no {METRICS_FILE}: the run wrote no epoch yet")
+    try:
+        metrics = read_metrics(run_dir)
+    except (KeyError, ValueError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{run_dir / METRICS_FILE} is corrupt: {e}") from None
+    return RunRecord(config=config, num_seeds=num_seeds, metrics=metrics, run_dir=run_dir)
+
+
 class TensorBoardWriter:
     """Scalars per epoch (mean over seeds), through tensorboardX."""
 
@@ -169,13 +266,17 @@ class Checkpointer:
     Orbax writes each checkpoint into a temporary directory and renames it when complete, so an
     interrupted save never leaves a half checkpoint that `latest_epoch` would pick."""
 
-    def __init__(self, run_dir: Path, max_to_keep: int = 3):
+    def __init__(self, run_dir: Path, max_to_keep: int = 3, create: bool = False):
+        """`create`: make RUN_DIR/checkpoints/ (a run writing); otherwise it must exist (reading:
+        looking never creates a folder, which would make the directory look used)."""
         import orbax.checkpoint as ocp
 
         self._ocp = ocp
-        self.directory = (run_dir / CHECKPOINT_DIR).absolute()
+        self.directory = (Path(run_dir) / CHECKPOINT_DIR).absolute()
+        if not create and not self.directory.is_dir():
+            raise CheckpointError(f"{run_dir} has no complete checkpoint: {CHECKPOINT_DIR}/ is missing")
         self.manager = ocp.CheckpointManager(
-            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create))
 
     def latest_epoch(self) -> int | None:
         return self.manager.latest_step()
@@ -188,7 +289,7 @@ class Checkpointer:
             host_state = jax.device_get(state)
         else:  # multi-host: every process saves its own shards of the global arrays through orbax
             host_state = state
-        meta = {"epoch": epoch, "has_buffer": save_buffer,
+        meta = {"format": CHECKPOINT_FORMAT, "hjax_version": __version__, "epoch": epoch, "has_buffer": save_buffer,
                 "history": {k: np.asarray(v).tolist() for k, v in history.items()}}
         self.manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(host_state),
                                                          meta=ocp.args.JsonSave(meta)))
@@ -198,30 +299,123 @@ class Checkpointer:
     def wait(self) -> None:
         self.manager.wait_until_finished()
 
+    def epochs(self) -> list[int]:
+        """Epochs of the complete checkpoints (committed), oldest first."""
+        return sorted(self.manager.all_steps())
+
     def restore(self, epoch: int, template) -> tuple[Any, dict[str, np.ndarray], bool]:
-        """`(state, history, has_buffer)`; without a saved buffer the template's (empty) one stays."""
+        """`(state, history, has_buffer)`; without a saved buffer the template's (empty) one stays.
+
+        Raises `UnreadableCheckpoint` (one line: which checkpoint, which file, why) when its files
+        are damaged, and `CheckpointError` when it is intact but does not fit `template`'s config."""
         ocp = self._ocp
+        where = self.directory / str(epoch)
+        meta = self._read_meta(epoch)
+        version = meta.get("format", 1)
+        check_format(version, where)
+        has_buffer = bool(meta["has_buffer"])
+        target = jax.tree.map(_restore_target, template if has_buffer else template.replace(buffer=None))
         try:
-            meta = self.manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-            has_buffer = bool(meta["has_buffer"])
-            target = jax.tree.map(_restore_target, template if has_buffer else template.replace(buffer=None))
-            restored = self.manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
+            with _tensorstore_noise_filtered():
+                restored = self.manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
             state = restored["state"]
-        except Exception as e:  # orbax/tensorstore raise many types; name the checkpoint
-            state = self._restore_renamed(epoch, target)
+        except Exception as e:  # orbax/tensorstore raise many types, with kilobytes of text
+            with _tensorstore_noise_filtered():
+                state = self._restore_renamed(epoch, target) if version == 1 else None
             if state is None:
-                raise CheckpointError(f"checkpoint {self.directory / str(epoch)} cannot be restored into this "
-                                      f"config: {type(e).__name__}: {e}") from None
-        _check_shapes(target, state, self.directory / str(epoch))
+                self._raise_mismatch(epoch, target, where)  # intact but another config's
+                raise _explain(e, where, "state") from None
+        _check_shapes(target, state, where)
         if not has_buffer:
             state = state.replace(buffer=template.buffer)
         history = {k: np.asarray(v, np.uint64 if k in ("env_steps", "grad_steps") else np.float32)
                    for k, v in meta["history"].items()}
         return state, history, has_buffer
 
+    def _raise_mismatch(self, epoch: int, target, where: Path) -> None:
+        """When checkpoint `epoch` reads without a target (its files are intact), raise the
+        `CheckpointError` naming the first leaf whose shape, dtype or presence differs from
+        `target`'s; return when it cannot be read at all (the caller reports it as damaged)."""
+        from flax import serialization
+
+        try:
+            with _tensorstore_noise_filtered():
+                saved = self.manager.restore(epoch, args=self._ocp.args.Composite(
+                    state=self._ocp.args.StandardRestore()))["state"]
+        except Exception:
+            return
+        flat = lambda tree: {jax.tree_util.keystr(path): leaf  # noqa: E731
+                             for path, leaf in jax.tree.flatten_with_path(tree)[0]}
+        want, have = flat(serialization.to_state_dict(target)), flat(saved)
+        for key in sorted(set(want) | set(have)):
+            if key not in have or key not in want:
+                side = "is missing from the checkpoint" if key not in have else "is in the checkpoint only"
+                raise CheckpointError(f"checkpoint {where} does not fit this config: {key} {side}")
+            t, r = want[key], have[key]
+            t_dtype, r_dtype = (np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype for x in (t, r))
+            if np.shape(t) != np.shape(r) or t_dtype != r_dtype:
+                raise CheckpointError(f"checkpoint {where}: {key} is {r_dtype}{list(np.shape(r))}, this config "
+                                      f"expects {t_dtype}{list(np.shape(t))}")
+        raise CheckpointError(f"checkpoint {where} reads, but not into this config's state")
+
+    def _read_meta(self, epoch: int) -> dict:
+        where = self.directory / str(epoch)
+        try:
+            meta = self.manager.restore(epoch, args=self._ocp.args.Composite(meta=self._ocp.args.JsonRestore()))["meta"]
+            if not isinstance(meta, dict) or "has_buffer" not in meta or "history" not in meta:
+                raise ValueError("it is not a hjax checkpoint's metadata")
+            return meta
+        except Exception as e:
+            raise _explain(e, where, "meta") from None
+
+    def restore_readable(self, template, epoch: int | None = None, report=None):
+        """`(epoch, (state, history, has_buffer))` of checkpoint `epoch`, or of the newest one that
+        can be read, each unreadable newer one named through `report(line)` (default: print to
+        stderr). A checkpoint that does not fit the config stops the search (no older one would)."""
+        available = self.epochs()
+        run_dir = self.directory.parent
+        if not available:
+            raise CheckpointError(f"{run_dir} has no complete checkpoint under {CHECKPOINT_DIR}/")
+        if epoch is not None:
+            if epoch not in available:
+                raise CheckpointError(f"{run_dir} has no checkpoint at epoch {epoch}; available: {available}")
+            return epoch, self.restore(epoch, template)
+        report = report or (lambda line: print(f"hjax: {line}", file=sys.stderr, flush=True))
+        failures = []
+        for candidate in reversed(available):
+            try:
+                restored = self.restore(candidate, template)
+            except UnreadableCheckpoint as e:
+                failures.append(str(e))
+                report(f"{e}; trying an older checkpoint")
+                continue
+            if failures:
+                report(f"using checkpoint {self.directory / str(candidate)} (epoch {candidate}), the newest readable one")
+            return candidate, restored
+        raise UnreadableCheckpoint(f"no checkpoint of {run_dir} can be read: " + " | ".join(failures))
+
+    def set_aside_after(self, epoch: int) -> list[Path]:
+        """Move every checkpoint after `epoch` out of the way (to RUN_DIR/checkpoints_set_aside/E),
+        so a run resumed from an older checkpoint writes its own; nothing is deleted."""
+        moved = []
+        self.manager.wait_until_finished()
+        for later in [e for e in self.epochs() if e > epoch]:
+            target = self.directory.parent / SET_ASIDE_DIR / str(later)
+            n = 1
+            while target.exists():
+                target = self.directory.parent / SET_ASIDE_DIR / f"{later}.{n}"
+                n += 1
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.directory / str(later), target)
+            moved.append(target)
+        if moved:
+            self.manager.reload()
+        return moved
+
     def _restore_renamed(self, epoch: int, target):
-        """A checkpoint written before `TrainerState.td3` was renamed `learner` (hjax 0.1.0 before
-        the learners were added): restore it under the old field name; None if that fails too."""
+        """Migrate format 1's oldest layout: a checkpoint written before `TrainerState.td3` was
+        renamed `learner` (hjax 0.1.0 before the learners were added) is restored under the old
+        field name; None if that fails too."""
         from flax import serialization
 
         tree = serialization.to_state_dict(target)
@@ -239,6 +433,31 @@ class Checkpointer:
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+@contextlib.contextmanager
+def _tensorstore_noise_filtered(settle: float = 0.5):
+    """When a restore fails part-way, tensorstore's reads still in flight call back into orbax's
+    closed event loop, and each raises an unraisable `RuntimeError('Event loop is closed')` that
+    Python prints as a traceback: over a hundred for one damaged checkpoint. While restoring (and
+    for `settle` seconds after a failure, for the stragglers) `sys.unraisablehook` drops exactly
+    those; every other unraisable exception goes on to the hook that was there."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        value = unraisable.exc_value
+        if isinstance(value, RuntimeError) and str(value) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    except BaseException:
+        time.sleep(settle)
+        raise
+    finally:
+        sys.unraisablehook = previous
 
 
 def _restore_target(leaf):
@@ -260,81 +479,3 @@ def _check_shapes(target, restored, where) -> None:
             raise CheckpointError(f"checkpoint {where}: {jax.tree_util.keystr(path)} is "
                                   f"{r_dtype}{list(np.shape(r))}, this config expects "
                                   f"{t_dtype}{list(np.shape(t))}")
-
-
-
-# ---- loading a run -----------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class LoadedRun:
-    """A run directory's config and the trainer state of one of its checkpoints."""
-
-    config: Config
-    num_seeds: int | None
-    epoch: int
-    state: Any
-    """The TrainerState (with a leading seed axis when num_seeds is set)."""
-    history: dict[str, np.ndarray]
-
-
-def load_run(run_dir: str | Path, epoch: int | None = None) -> LoadedRun:
-    """Load the newest (or the given) checkpoint of `run_dir`, checked against its config."""
-    run_dir = Path(run_dir)
-    config, num_seeds = load_config(run_dir)
-    checkpointer = Checkpointer(run_dir)
-    try:
-        available = checkpointer.manager.all_steps()
-        if not available:
-            raise CheckpointError(f"{run_dir} has no complete checkpoint under {CHECKPOINT_DIR}/")
-        epoch = max(available) if epoch is None else epoch
-        if epoch not in available:
-            raise CheckpointError(f"{run_dir} has no checkpoint at epoch {epoch}; available: {sorted(available)}")
-        trainer = make_trainer(config)
-        init_fn = jax.vmap(trainer.init) if num_seeds is not None else trainer.init
-        template = jax.eval_shape(init_fn, seed_keys(config, num_seeds))
-        template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), template)
-        state, history, _ = checkpointer.restore(epoch, template)
-    finally:
-        checkpointer.close()
-    return LoadedRun(config=config, num_seeds=num_seeds, epoch=epoch, state=state, history=history)
-
-
-def load_policy(run_dir: str | Path, seed_index: int = 0, epoch: int | None = None):
-    """A jitted deterministic `policy(obs) -> action` from a run's checkpoint, normalisers applied.
-
-    `obs` is an env observation mapping (`observation`, `desired_goal`, ...) with any leading
-    batch shape; for a multi-seed run, `seed_index` picks the seed."""
-    run = load_run(run_dir, epoch)
-    state = run.state
-    if run.num_seeds is not None:
-        if not 0 <= seed_index < run.num_seeds:
-            raise ValueError(f"invalid seed_index={seed_index!r}; allowed: 0 <= seed_index < {run.num_seeds}")
-        state = jax.tree.map(lambda x: x[seed_index], state)
-    trainer = make_trainer(run.config)
-    state = jax.device_put(state)
-    return jax.jit(lambda obs: trainer.policy(state, obs))
-
-
-def write_episode(config: Config, state, key: jax.Array, path: str | Path) -> Path:
-    """Roll out one deterministic episode of `state`'s policy and write it with `envs.render`
-    (`.html`: Brax's viewer for physics envs; `.png`: a top-down trace, any env). Host side."""
-    trainer = make_trainer(config)
-    env = config.make_env()
-
-    def episode(state, key):
-        def step(env_state, _):
-            nxt = env.step(env_state, trainer.policy(state, env_state.obs))
-            return nxt, nxt
-
-        first = env.reset(key)
-        _, states = jax.lax.scan(step, first, None, env.episode_length)
-        return jax.tree.map(lambda a, b: jax.numpy.concatenate([a[None], b]), first, states)
-
-    states = jax.jit(episode)(state, key)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return Path(envs.render(env, states, path))
-
-
-def default_episode_path(config: Config, run_dir: Path) -> Path:
-    """`episode.html` for Brax physics envs (watchable in a browser), `episode.png` otherwise."""
-    return run_dir / ("episode.png" if config.make_env().backend == "jnp" else "episode.html")

@@ -14,7 +14,7 @@ from hjax import her, program_cache
 from hjax import normalizer as norm_lib
 from hjax.learner import Batch
 
-train_module = importlib.import_module("hjax.train")
+train_module = importlib.import_module("hjax.loop")
 TINY = dict(num_envs=4, num_epochs=1, hidden_sizes=(8,), batch_size=16, buffer_episodes=8, num_eval_envs=2)
 
 
@@ -73,7 +73,7 @@ def test_update_equals_a_python_loop_of_steps(algorithm, delay, steps):
 @pytest.mark.parametrize("algorithm", ["td3", "sac"])
 def test_update_traces_the_critic_step_once(monkeypatch, algorithm):
     calls = {"critic_step": 0}
-    make_learner = hjax.trainer.make_learner
+    make_learner = hjax.step.make_learner
 
     def counting_learner(config):
         learner = make_learner(config)
@@ -84,7 +84,7 @@ def test_update_traces_the_critic_step_once(monkeypatch, algorithm):
 
         return learner._replace(critic_step=critic_step)
 
-    monkeypatch.setattr(hjax.trainer, "make_learner", counting_learner)
+    monkeypatch.setattr(hjax.step, "make_learner", counting_learner)
     cfg = hjax.Config(algorithm=algorithm, grad_steps_per_epoch=4, **TINY)
     trainer = hjax.make_trainer(cfg)
     state = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
@@ -92,7 +92,9 @@ def test_update_traces_the_critic_step_once(monkeypatch, algorithm):
     assert calls["critic_step"] == 1
 
 
-def test_train_traces_init_once(monkeypatch):
+def test_train_traces_init_once_for_the_program(monkeypatch):
+    """One `make_trainer` per `train` call, handed on: init is traced by the memory estimate
+    (`jax.eval_shape`, nothing compiled) and once for the program, never more."""
     calls = {"init": 0}
     make_trainer = train_module.make_trainer
 
@@ -109,5 +111,7 @@ def test_train_traces_init_once(monkeypatch):
     monkeypatch.setattr(program_cache, "folder", lambda: None)  # traced here, not loaded from an earlier run
     cfg = hjax.Config(grad_steps_per_epoch=2, num_devices=1, **TINY).replace(hidden_sizes=(6,))  # a new program
     result = hjax.train(cfg, progress_bar=False, verbose=False)
-    assert calls["init"] == 1
+    assert calls["init"] == 2  # the memory estimate's eval_shape, then the program
+    hjax.train(cfg.replace(seed=1), progress_bar=False, verbose=False)  # the compiled program again
+    assert calls["init"] == 3  # only the memory estimate traced it
     assert int(result.metrics["env_steps"][-1]) == cfg.env_steps_per_epoch

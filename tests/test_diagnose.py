@@ -11,6 +11,7 @@ import pytest
 import hjax
 from hjax import diagnosis as dg
 from hjax import runs
+from hjax.progress import Tracker
 
 E = 30  # epochs of a constructed history
 N = 32  # training envs per epoch
@@ -129,7 +130,7 @@ def test_unstable_non_finite():
 
 @pytest.mark.parametrize("column,sign", [("q/min", -1), ("q/max", 1)])
 def test_unstable_q_margin_boundary(column, sign):
-    lo, hi = dg.q_target_bounds(cfg())
+    lo, hi = cfg().q_target_bounds()
     assert (lo, hi) == (pytest.approx(-50.0), 0.0)
     margin = dg.Q_MARGIN * (hi - lo)
     edge = lo - margin if sign < 0 else hi + margin
@@ -313,7 +314,7 @@ def test_tracker_reports_each_milestone_once_when_it_happens():
     counts = np.zeros(E)
     counts[[4, 9, 11, 12, 20]] = (1, 1, 1, 4, 9)
     m = history(train__success_count=counts)
-    lines = feed(dg.Tracker(cfg()), m, chunk=3)
+    lines = feed(Tracker(cfg()), m, chunk=3)
     said = {epoch: got for epoch, got in lines if got}
     assert said == {
         6: ["first successful training episode at 8,000 env steps (epoch 5)"],
@@ -326,7 +327,7 @@ def test_tracker_silence_line_once_at_its_share_of_the_budget():
     assert math.ceil(dg.SILENCE_SHARE * E) == 8
     m = history(replay__positive_reward_fraction=np.full(E, 0.003),
                 replay__positive_reward_fraction_original=np.full(E, 0.003))
-    lines = feed(dg.Tracker(cfg(her_strategy="none")), m, chunk=1)
+    lines = feed(Tracker(cfg(her_strategy="none")), m, chunk=1)
     said = [(epoch, got) for epoch, got in lines if got]
     assert len(said) == 1 and said[0][0] == 8
     text = said[0][1][0]
@@ -336,12 +337,12 @@ def test_tracker_silence_line_once_at_its_share_of_the_budget():
 
 def test_tracker_silence_line_says_which_silence():
     m = history()  # relabeled rewards but no training success
-    (line,) = [got for _, got in feed(dg.Tracker(cfg()), m, chunk=1) if got][0]
+    (line,) = [got for _, got in feed(Tracker(cfg()), m, chunk=1) if got][0]
     assert "no successful training episode yet" in line and "below" not in line
     counts = np.zeros(E)
     counts[2] = 1  # a success before the silence check: no line
     m = history(train__success_count=counts)
-    lines = [got for _, got in feed(dg.Tracker(cfg()), m, chunk=1) if got]
+    lines = [got for _, got in feed(Tracker(cfg()), m, chunk=1) if got]
     assert lines == [["first successful training episode at 4,800 env steps (epoch 3)"]]
 
 
@@ -350,9 +351,9 @@ def test_tracker_seeded_and_resumed():
     counts[1, 5] = counts[2, 5] = 1
     m = {k: np.stack([v] * 3) for k, v in history().items()}
     m["train/success_count"] = counts
-    lines = [got for _, got in feed(dg.Tracker(cfg(), num_seeds=3), m, chunk=10) if got]
+    lines = [got for _, got in feed(Tracker(cfg(), num_seeds=3), m, chunk=10) if got]
     assert lines == [["first successful training episode at 9,600 env steps (epoch 6; 2 of 3 seeds)"]]
-    resumed = dg.Tracker(cfg(), num_seeds=3, history={k: v[:, :10] for k, v in m.items()})
+    resumed = Tracker(cfg(), num_seeds=3, history={k: v[:, :10] for k, v in m.items()})
     assert resumed.update({k: v[:, 10:] for k, v in m.items()}) == []
 
 
@@ -412,7 +413,7 @@ def test_missing_or_invalid_run_directory(tmp_path):
 def test_curves_mark_the_first_success_and_each_milestone():
     from matplotlib.lines import Line2D
 
-    from hjax.plot import milestone_marks, plot
+    from hjax.plotting import milestone_marks, plot
 
     counts = np.zeros(E)
     counts[[4, 9, 11, 12]] = (1, 1, 1, 4)

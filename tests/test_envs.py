@@ -153,7 +153,7 @@ def test_finite_over_long_random_rollouts(env, run):
 
 
 def test_make_errors():
-    with pytest.raises(ValueError, match="unknown env 'nope'.*point_mass"):
+    with pytest.raises(ValueError, match="invalid env='nope'; allowed: one of point_mass"):
         envs.make("nope")
     with pytest.raises(ValueError, match="unknown override 'thresh'.*distance_threshold"):
         envs.make("point_mass", thresh=0.1)

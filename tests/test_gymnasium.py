@@ -109,7 +109,7 @@ def test_wrapping_an_instance_and_bad_arguments():
     assert isinstance(wrapped, GymnasiumGoalEnv) and wrapped.hjax_env is env and wrapped.episode_length == 5
     with pytest.raises(ValueError, match="overrides"):
         to_gymnasium(env, episode_length=3)
-    with pytest.raises(ValueError, match="unknown env"):
+    with pytest.raises(ValueError, match="invalid env=.no_such_env.; allowed"):
         to_gymnasium("no_such_env")
     with pytest.raises(RuntimeError, match="reset"):
         to_gymnasium("point_mass").step(np.zeros(2, np.float32))

@@ -12,10 +12,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # folder -> the package it installs as (envs/ installs as hjax.envs; pyproject.toml)
 PACKAGES = {"hjax": "hjax", "envs": "hjax.envs"}
-PURE = ("hjax.trainer", "hjax.buffer", "hjax.her", "hjax.learner", "hjax.td3", "hjax.ddpg", "hjax.sac",
+PURE = ("hjax.step", "hjax.buffer", "hjax.her", "hjax.learner", "hjax.td3", "hjax.ddpg", "hjax.sac",
         "hjax.networks", "hjax.normalizer", "hjax.counter", "hjax.sharding", "hjax.config")
-HOST = ("hjax.train", "hjax.runs", "hjax.cli", "hjax.plot", "hjax.progress", "hjax.demo", "hjax.memory",
-        "hjax.diagnosis", "hjax.distributed", "hjax.compile_cache")
+HOST = ("hjax.loop", "hjax.runs", "hjax.rundir", "hjax.result", "hjax.loading", "hjax.cli", "hjax.plotting",
+        "hjax.progress", "hjax.demo", "hjax.memory", "hjax.diagnosis", "hjax.distributed", "hjax.compile_cache",
+        "hjax.program_cache")
 
 
 def module_sources(root: Path = ROOT) -> dict[str, str]:
@@ -103,7 +104,7 @@ def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
 
 def test_no_import_circle_in_hjax_or_envs():
     graph = import_graph(module_sources())
-    assert {"hjax", "hjax.trainer", "hjax.train", "hjax.envs", "hjax.envs.point_mass"} <= set(graph)
+    assert {"hjax", "hjax.step", "hjax.loop", "hjax.envs", "hjax.envs.point_mass"} <= set(graph)
     cycle = find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle)
 
@@ -116,11 +117,13 @@ def test_pure_modules_import_nothing_from_the_host_side():
         assert not host, f"{module} imports host-side modules (directly or through others): {sorted(host)}"
 
 
-def test_runs_and_memory_depend_on_the_pure_trainer_only():
+def test_rooms_below_the_host_loop_depend_on_the_pure_step_only():
     graph = import_graph(module_sources())
-    for module in ("hjax.runs", "hjax.memory"):
-        assert "hjax.trainer" in graph[module]
-        assert "hjax.train" not in reachable(graph, module), module
+    for module in ("hjax.runs", "hjax.memory", "hjax.result", "hjax.loading"):
+        assert "hjax.step" in reachable(graph, module), module
+        assert "hjax.loop" not in reachable(graph, module), module
+    sources = module_sources()  # the live tracker lives in progress; diagnosis keeps the pure analysis
+    assert "class Tracker" in sources["hjax.progress"] and "class Tracker" not in sources["hjax.diagnosis"]
 
 
 def test_checker_sees_lazy_relative_and_package_imports():

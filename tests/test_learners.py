@@ -11,7 +11,7 @@ from scipy import stats
 import hjax
 from hjax.ddpg import ddpg_target, make_ddpg
 from hjax.sac import alpha_loss, make_sac, sac_target, tanh_gaussian_sample
-from hjax.trainer import SAC_METRIC_NAMES
+from hjax.step import SAC_METRIC_NAMES
 from learner_refs import np_actor, np_critic, np_gaussian_actor, np_twin_critic, random_batch
 
 IN, ACT, B = 6, 2, 32

@@ -54,9 +54,9 @@ def test_lines_report_multi_seed_env_steps():
     lines = progress.Progress("lines", cfg, 3, 2, 1.0, stream=stream)  # resumed at epoch 2, 3 seeds
     lines.update(4, {"eval/success_rate": 0.25}, run_seconds=2.0)
     report = stream.getvalue().splitlines()[-1]
-    per_epoch = 3 * cfg.env_steps_per_epoch
-    assert f"epoch 4/6  env steps {4 * per_epoch}/{6 * per_epoch}  eval success 0.250" in report
-    assert f"steps/s {2 * per_epoch / 2.0:,.0f}" in report
+    per_epoch = cfg.env_steps_per_epoch  # per seed, as the metrics and hjax.summary count them
+    assert f"epoch 4/6  env steps {4 * per_epoch}/{6 * per_epoch} per seed (3 seeds)  eval success 0.250" in report
+    assert f"steps/s per seed {2 * per_epoch / 2.0:,.0f}" in report
 
 
 def test_mode_follows_the_stream_and_the_override(monkeypatch):

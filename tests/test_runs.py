@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import hjax
-from hjax import cli, runs
+from hjax import cli, loading, runs
+from hjax.config import field_docs
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(num_envs=4, num_epochs=6, chunk_epochs=2, grad_steps_per_epoch=4, hidden_sizes=(16, 16),
@@ -79,7 +80,7 @@ def test_checkpoint_from_before_the_learner_rename_still_loads(tmp_path):
 
     cfg = tiny(num_epochs=2)
     hjax.train(cfg, run_dir=tmp_path / "new", progress_bar=False)
-    current = runs.load_run(tmp_path / "new")
+    current = loading.load_run(tmp_path / "new")
     old_dir = tmp_path / "old"
     old_dir.mkdir()
     for name in ("config.json", "metrics.csv"):
@@ -90,7 +91,7 @@ def test_checkpoint_from_before_the_learner_rename_still_loads(tmp_path):
     with ocp.CheckpointManager((old_dir / runs.CHECKPOINT_DIR).absolute()) as manager:
         manager.save(2, args=ocp.args.Composite(state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)))
         manager.wait_until_finished()
-    loaded = runs.load_run(old_dir)
+    loaded = loading.load_run(old_dir)
     assert loaded.epoch == 2
     for a, b in zip(jax.tree.leaves(loaded.state.replace(buffer=None)), jax.tree.leaves(current.state.replace(buffer=None))):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -136,7 +137,7 @@ def test_cli_help_lists_every_config_field_with_its_doc(capsys):
         cli.main(["train", "--help"])
     assert e.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    docs = cli.field_docs()
+    docs = field_docs()
     for name in ("num_envs", "her_strategy", "replay_k", "gamma", "hidden_sizes", "env_kwargs"):
         assert "--" + name.replace("_", "-") in out
         assert docs[name][:30] in out, name
@@ -199,11 +200,11 @@ def test_signal_stops_at_chunk_end_then_resume(tmp_path, signum):
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signum, out
     assert "checkpoint written" in out and "Traceback" not in out
-    epoch = runs.load_run(run).epoch  # the stop checkpoint, although checkpoint_every is huge
+    epoch = loading.load_run(run).epoch  # the stop checkpoint, although checkpoint_every is huge
     assert epoch >= 2 and epoch % 2 == 0
     assert len(runs.read_metrics(run)["env_steps"]) == epoch
     assert cli.main(["train", "--resume", str(run), "--num-epochs", str(epoch + 2), "--no-progress"]) == 0
-    assert runs.load_run(run).epoch == epoch + 2
+    assert loading.load_run(run).epoch == epoch + 2
 
 
 def test_quickstart_example_runs(tmp_path):
@@ -211,8 +212,11 @@ def test_quickstart_example_runs(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=600,
                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "loaded policy: success rate" in out.stdout
-    assert (tmp_path / "quickstart.png").exists()
+    assert "loaded policy: success rate" in out.stdout and "hjax.evaluate: success rate" in out.stdout
+    assert "compiled" in out.stdout or "compiled" in out.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["curves.png"]  # one plot
+    config = json.loads((tmp_path / "config.json").read_text())["config"]
+    assert config == {**hjax.Config.preset("point_mass", num_epochs=1).to_dict(), "data_shards": 1}  # the demo's preset
 
 
 def test_load_config_of_older_versions(tmp_path):

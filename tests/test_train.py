@@ -211,7 +211,7 @@ def test_point_mass_learns_with_her_not_without():
 
 
 def test_plot_writes_png_for_single_and_multi_seed(tmp_path):
-    from hjax.plot import plot
+    from hjax.plotting import plot
     single = hjax.train(tiny(num_epochs=2))
     multi = hjax.train(tiny(num_epochs=2), num_seeds=2)
     for name, result in (("single", single), ("multi", multi)):

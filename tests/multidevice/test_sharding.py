@@ -7,7 +7,7 @@ import pytest
 
 import hjax
 from hjax import sharding
-from hjax.train import resolve
+from hjax.loop import resolve
 
 pytestmark = pytest.mark.skipif(jax.device_count() < 4, reason="needs 4 (simulated) devices")
 

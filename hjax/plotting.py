@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from hjax import runs
 from hjax.diagnosis import Diagnosis, diagnose
 
 PANELS = (
@@ -78,12 +80,18 @@ def plot(result, path: str | Path | None = None, title: str | None = None,
          diagnosis: Diagnosis | None = None) -> Figure:
     """Success, distance, replay composition and Q statistics against env steps.
 
-    `result` is a `hjax.Result` (or its `.metrics` mapping). With a seed axis, lines are medians
+    `result` is a `hjax.Result`, a run directory (read from its config.json and metrics.csv) or a
+    metrics mapping. With a seed axis, lines are medians
     and bands the interquartile range over seeds. Dotted vertical lines mark the first successful
     training episode and the success milestones of `diagnosis` (default: `hjax.diagnose(result)`
     for a Result; with seeds, the median seed's), and the title gives its verdict. Saves a PNG
     when `path` is given; returns the figure, which a notebook shows inline.
     """
+    if isinstance(result, (str, os.PathLike)):
+        result = runs.read_run(result)
+    if not hasattr(result, "metrics") and not isinstance(result, Mapping):
+        raise TypeError(f"plot(result): expected a hjax.Result, a run directory path or a metrics mapping, "
+                        f"got {type(result).__name__}")
     metrics: Mapping[str, np.ndarray] = getattr(result, "metrics", result)
     if diagnosis is None and hasattr(result, "config"):
         diagnosis = diagnose(result)

@@ -1,9 +1,11 @@
-"""`train`: the host loop that runs the fused step of `hjax.trainer` in compiled chunks.
+"""`train`: the host loop that runs the pure fused step of `hjax.step` in compiled chunks.
 
-Not jittable. Between chunks it moves the metrics to the host (the only sync of a chunk), checks
-them for NaN/inf, writes the run directory (`hjax.runs`), reports progress (`hjax.progress`) and
-turns SIGINT/SIGTERM into a clean stop at a chunk boundary. Compiled programs are cached per
-process, keyed by everything but the seed and the run length.
+Not jittable. It claims the run directory first (`hjax.rundir`: a used one is refused before
+anything compiles), builds `make_trainer(config)` once and hands it to everything that needs it,
+then between chunks moves the metrics to the host (the only sync of a chunk), checks them for
+NaN/inf, writes the run directory (`hjax.runs`), reports progress (`hjax.progress`) and turns
+SIGINT/SIGTERM into a clean stop at a chunk boundary. Compiled programs are cached per process,
+keyed by everything but the seed and the run length (`compile_program` hands them out).
 """
 
 from __future__ import annotations
@@ -20,15 +22,15 @@ from typing import Any, Callable, Mapping
 import jax
 import numpy as np
 
-from hjax import distributed, program_cache, runs, sharding
+from hjax import distributed, program_cache, rundir, runs, sharding
 from hjax.config import Config
-from hjax.counter import Counter, to_int
 from hjax.diagnosis import diagnose_metrics
+from hjax.loading import default_episode_path, write_episode
 from hjax.memory import check_fits
-from hjax.plot import plot
+from hjax.plotting import plot
 from hjax.progress import Progress, resolve_mode
-from hjax.trainer import (METRIC_NAMES, SAC_METRIC_NAMES, TrainerState, metric_names, make_trainer,
-                          q_target_bounds, seed_keys)
+from hjax.result import NonFiniteError, Result, check_finite, metrics_to_host
+from hjax.step import Trainer, metric_names, make_trainer, seed_keys
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -71,84 +73,14 @@ class _StopRequests:
         self._restore()
 
 
-class NonFiniteError(FloatingPointError):
-    """A loss, Q value, parameter or metric went NaN/inf; `.metrics` holds the history so far."""
-
-    def __init__(self, message: str, metrics: dict[str, np.ndarray]):
-        super().__init__(message)
-        self.metrics = metrics
-
-
-
-@dataclasses.dataclass(frozen=True)
-class Result:
-    """What `train` returns. With `num_seeds`, every array has a leading seed axis."""
-
-    config: Config
-    state: TrainerState
-    metrics: dict[str, np.ndarray]
-    """Per-epoch metrics, shape (num_epochs,) or (num_seeds, num_epochs); counters are uint64."""
-    num_seeds: int | None
-    compile_seconds: float
-    run_seconds: float
-    q_bounds: tuple[float, float]
-    """The interval Q targets are clipped to; Q values far outside it signal trouble."""
-    run_dir: Path | None = None
-    """Where config, metrics and checkpoints were written, if anywhere."""
-
-    @property
-    def params(self) -> dict:
-        """The learner's parameters in the final state: 'actor', 'critic', 'target_actor' and
-        'target_critic' (SAC has no target actor)."""
-        learner = self.state.learner
-        return {f.name.removesuffix("_params"): getattr(learner, f.name)
-                for f in dataclasses.fields(learner) if f.name.endswith("_params")}
-
-    def seed_state(self, i: int) -> TrainerState:
-        """The final state of seed index `i` of a multi-seed run."""
-        if self.num_seeds is None:
-            raise ValueError("seed_state(i) needs a run with num_seeds; this one has a single seed")
-        return jax.tree.map(lambda x: x[i], self.state)
-
-    def policy(self, seed_index: int | None = None) -> Callable[[Mapping[str, jax.Array]], jax.Array]:
-        """A jitted deterministic `policy(obs) -> action` with the normalisers applied."""
-        state = self.state if self.num_seeds is None else self.seed_state(seed_index or 0)
-        trainer = make_trainer(self.config)
-        return jax.jit(lambda obs: trainer.policy(state, obs))
-
-
-def metrics_to_host(metrics: dict) -> dict[str, np.ndarray]:
-    """Host side, not jittable: device arrays to NumPy; counters to exact uint64."""
-    host = jax.device_get(metrics)
-    return {k: (to_int(v) if isinstance(v, Counter) else np.asarray(v)) for k, v in host.items()}
-
-
-def check_finite(metrics: dict[str, np.ndarray], first_epoch: int, seeded: bool) -> str | None:
-    """Host side: a message naming the first epoch and metric that is NaN/inf, or None."""
-    names = [n for n in METRIC_NAMES + SAC_METRIC_NAMES if n in metrics]
-    bad = {n: ~np.isfinite(metrics[n]) for n in names}
-    num_epochs = metrics[names[0]].shape[-1]
-    for e in range(num_epochs):
-        for n in names:
-            column = bad[n][..., e]
-            if column.any():
-                where = ""
-                if seeded:
-                    where = f" (seed index {int(np.argmax(column))})"
-                value = metrics[n][..., e].reshape(-1)[int(np.argmax(column.reshape(-1)))]
-                return (f"non-finite {n} = {value} at epoch {first_epoch + e}{where}; training stopped at "
-                        f"the end of the chunk. Lower the learning rates, check the env for NaN/inf, or "
-                        f"set env_kwargs/obs_clip to keep inputs bounded.")
-    return None
-
-
 ProgressFn = Callable[[int, dict[str, float]], None]
 
 
 def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | None = None, *,
           run_dir: str | Path | None = None, resume: str | Path | None = None,
           checkpoint_every: int | None = None, save_buffer: bool = False, tensorboard: bool = False,
-          save_episode: bool = False, progress_bar: bool | str = True, verbose: bool = True) -> Result:
+          save_episode: bool = False, progress_bar: bool | str = True, verbose: bool = True,
+          overwrite: bool = False, resume_epoch: int | None = None) -> Result:
     """Train `config` and return a `Result`. Not jittable: this is the host loop.
 
     Args:
@@ -158,10 +90,17 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
       progress: `progress(epoch, metrics)`, called after each compiled chunk with the last epoch's
         metrics (averaged over seeds).
       run_dir: write config.json, metrics.csv, checkpoints, curves.png and diagnosis.json (the
-        run's verdict, `hjax.diagnose`) there.
-      resume: a run directory to continue from its newest checkpoint (and keep writing to). The
-        config must match the saved one except num_epochs/chunk_epochs (a run can be lengthened).
-        With the buffer checkpointed, the resumed run ends exactly as an uninterrupted one.
+        run's verdict, `hjax.diagnose`) there. A directory that holds a run already is refused
+        (`RunInUseError`, before anything compiles) unless `overwrite` or `resume` says what to do
+        with it; a directory another process is training into is refused too (`hjax.rundir`).
+      resume: a run directory to continue from its newest readable checkpoint (and keep writing
+        to); a damaged newer checkpoint is named and skipped. The config must match the saved one
+        except num_epochs/chunk_epochs (a run can be lengthened). With the buffer checkpointed,
+        the resumed run ends exactly as an uninterrupted one.
+      resume_epoch: with `resume`, continue from this checkpoint epoch instead; later checkpoints
+        are moved to RUN_DIR/checkpoints_set_aside/ (never deleted).
+      overwrite: delete the run already in `run_dir` (config, metrics, checkpoints: every file a
+        run writes) before training into it.
       checkpoint_every: epochs between checkpoints (rounded up to whole chunks); default: every
         chunk. A final checkpoint is always written.
       save_buffer: include the replay buffer in checkpoints (needed for exact resumption).
@@ -186,16 +125,42 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
         raise ValueError(f"invalid num_seeds={num_seeds!r}; allowed: None or an integer >= 1")
     if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
         raise ValueError(f"invalid checkpoint_every={checkpoint_every!r}; allowed: None or an integer >= 1")
+    if resume_epoch is not None and (resume is None or isinstance(resume_epoch, bool)
+                                     or not isinstance(resume_epoch, int) or resume_epoch < 1):
+        raise ValueError(f"invalid resume_epoch={resume_epoch!r}; allowed: None, or with resume an epoch >= 1 "
+                         "that has a checkpoint")
+    if not isinstance(overwrite, bool):
+        raise ValueError(f"invalid overwrite={overwrite!r}; allowed: True or False")
     progress_mode = resolve_mode(progress_bar)
-    if resume is not None and config.data_shards is None:
-        saved_shards = runs.load_config(resume)[0].data_shards
-        config = config.replace(data_shards=saved_shards)  # the checkpoint's buffer layout
-    config = resolve(config, num_seeds)
     if resume is not None:
         if run_dir is not None and Path(run_dir) != Path(resume):
             raise ValueError(f"resume={resume!r} and run_dir={run_dir!r} differ; a resumed run continues in its own directory")
         run_dir = resume
+    if (save_buffer or tensorboard or checkpoint_every or save_episode) and run_dir is None:
+        raise ValueError("save_buffer, tensorboard, checkpoint_every and save_episode need run_dir (or resume)")
+    if overwrite and run_dir is None:
+        raise ValueError("invalid overwrite=True without run_dir; allowed: overwrite with a run_dir")
+    writer = jax.process_index() == 0  # multi-host: one writer; checkpoints involve every process
+    claim = None
+    if run_dir is not None:  # before anything compiles; nothing of an old run changes unless asked
+        claim = rundir.claim(run_dir, resume=resume is not None, overwrite=overwrite, lock=writer)
+    try:
+        return _train(config, num_seeds, progress, run_dir, resume, checkpoint_every, save_buffer, tensorboard,
+                      save_episode, progress_mode, verbose, overwrite, resume_epoch, writer)
+    finally:
+        if claim is not None:
+            claim.release()
+
+
+def _train(config: Config, num_seeds, progress, run_dir, resume, checkpoint_every, save_buffer, tensorboard,
+           save_episode, progress_mode, verbose, overwrite, resume_epoch, writer) -> Result:
+    """`train` once the run directory is claimed (see `train`)."""
+    if resume is not None:
         saved, saved_seeds = runs.load_config(resume)
+        if config.data_shards is None:
+            config = config.replace(data_shards=saved.data_shards)  # the checkpoint's buffer layout
+    config = resolve(config, num_seeds)
+    if resume is not None:
         diffs = runs.config_differences(saved, config)
         if diffs:
             raise runs.CheckpointError(f"cannot resume {resume}: the config differs from the saved one in "
@@ -203,18 +168,24 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
         if saved_seeds != num_seeds:
             raise runs.CheckpointError(f"cannot resume {resume}: it was trained with num_seeds={saved_seeds}, "
                                        f"not {num_seeds}")
-    if (save_buffer or tensorboard or checkpoint_every or save_episode) and run_dir is None and resume is None:
-        raise ValueError("save_buffer, tensorboard, checkpoint_every and save_episode need run_dir (or resume)")
     chunk = config.epochs_per_chunk
     checkpoint_every = max(checkpoint_every or chunk, chunk)
-    memory = check_fits(config, num_seeds)  # before anything is allocated or compiled
+    lay = sharding.layout(config, num_seeds)
+    trainer = make_trainer(config, lay.mesh)  # built once; everything below is handed this one
+    memory = check_fits(config, num_seeds, trainer=trainer)  # before anything is allocated or compiled
     if verbose and jax.process_index() == 0:
         print(memory.describe(), flush=True)
+    if overwrite and writer and run_dir is not None:
+        removed = rundir.remove_run(run_dir)
+        if removed and verbose:
+            print(f"overwrite: deleted the previous run in {run_dir} ({', '.join(removed)})", flush=True)
 
     keys = seed_keys(config, num_seeds)
     t0 = time.perf_counter()
-    init_fn, compiled, place = _compiled(config, num_seeds, keys)
-    state = init_fn(keys)
+    program = _compiled(config, num_seeds, keys, trainer)
+    place = program.place
+    compiled = program.run_chunk
+    state = program.init(keys)
     jax.block_until_ready(state)
     compile_seconds = time.perf_counter() - t0
     distributed.barrier("compiled")  # multi-host: meet before the first collective
@@ -226,17 +197,19 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
     if run_dir is not None:
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        checkpointer = runs.Checkpointer(run_dir)
-        if resume is not None and checkpointer.latest_epoch() is not None:
-            start = checkpointer.latest_epoch()
-            state, restored, _ = checkpointer.restore(start, state)
+        checkpointer = runs.Checkpointer(run_dir, create=True)
+        if resume is not None and (checkpointer.epochs() or resume_epoch is not None):
+            start, (state, restored, _) = checkpointer.restore_readable(state, resume_epoch)
             state = place(state)
+            if writer:
+                for path in checkpointer.set_aside_after(start):
+                    print(f"hjax: resuming from epoch {start}: moved the later checkpoint to {path}", flush=True)
             if start % chunk or start > config.num_epochs:
                 raise runs.CheckpointError(
                     f"cannot resume {resume} at epoch {start} with chunk_epochs={chunk} and num_epochs="
                     f"{config.num_epochs}: set chunk_epochs to a divisor of both")
             history.append(restored)
-        if jax.process_index() == 0:  # multi-host: one writer; checkpoints involve every process
+        if writer:
             runs.save_config(run_dir, config, num_seeds)
             metrics_writer = runs.MetricsWriter(run_dir, history[0] if history else None, metric_names(config))
             tb_writer = runs.TensorBoardWriter(run_dir) if tensorboard else None
@@ -301,23 +274,50 @@ def train(config: Config, num_seeds: int | None = None, progress: ProgressFn | N
             tb_writer.close()
 
     result = Result(config=config, state=state, metrics=_concat(history, axis), num_seeds=num_seeds,
-                    compile_seconds=compile_seconds, run_seconds=run_seconds, q_bounds=q_target_bounds(config),
-                    run_dir=run_dir)
+                    compile_seconds=compile_seconds, run_seconds=run_seconds, q_bounds=config.q_target_bounds(),
+                    run_dir=run_dir, trainer=trainer)
     if run_dir is not None and jax.process_index() == 0:
         diagnosis = diagnose_metrics(config, result.metrics, q_bounds=result.q_bounds)
         diagnosis.write(run_dir)
         plot(result, run_dir / "curves.png", diagnosis=diagnosis)
         if save_episode:
             final = jax.device_get(result.state if num_seeds is None else result.seed_state(0))
-            runs.write_episode(config, final, jax.random.PRNGKey(config.seed), runs.default_episode_path(config, run_dir))
+            write_episode(config, final, jax.random.PRNGKey(config.seed), default_episode_path(config, run_dir),
+                          trainer=trainer)
     return result
 
 
-_COMPILED: dict[tuple, tuple[Callable, Any]] = {}
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """A run's compiled programs (what `train` runs; `compile_program` hands them out).
+
+    `init(keys) -> state`, `run_chunk(state) -> (state, metrics)` (one chunk of
+    `config.epochs_per_chunk` epochs, donating its input state), `place(host_state)` (a state on
+    the program's devices), `config` (resolved: data_shards filled in) and `keys` (the seed keys).
+    """
+
+    config: Config
+    num_seeds: int | None
+    keys: jax.Array
+    init: Callable
+    run_chunk: Callable
+    place: Callable
+
+
+def compile_program(config: Config, num_seeds: int | None = None) -> Program:
+    """The compiled init and chunk programs `train(config, num_seeds)` would run, for benchmarks
+    and tools that drive the chunks themselves. Host side; cached per process as `train`'s are."""
+    config = resolve(config, num_seeds)
+    keys = seed_keys(config, num_seeds)
+    trainer = make_trainer(config, sharding.layout(config, num_seeds).mesh)
+    return _compiled(config, num_seeds, keys, trainer)
+
+
+_COMPILED: dict[tuple, Program] = {}
 _COMPILED_MAX = 8
 
 
-def _program_key(config: Config, num_seeds: int | None) -> tuple:
+def program_identity(config: Config, num_seeds: int | None) -> tuple:
     """What determines the compiled program: everything but the seed and the run length."""
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     fields["env_kwargs"] = tuple(sorted(config.env_kwargs.items()))
@@ -343,21 +343,20 @@ def _gc_paused():
             gc.enable()
 
 
-def _compiled(config: Config, num_seeds: int | None, keys: jax.Array) -> tuple[Callable, Any, Callable]:
-    """Jitted init, the compiled chunk, and a function placing a host state on the devices,
-    for this program; compiled once per process (host side).
+def _compiled(config: Config, num_seeds: int | None, keys: jax.Array, trainer: Trainer) -> Program:
+    """The `Program` of `config` (resolved, see `resolve`), compiled once per process (host side);
+    `trainer` is `make_trainer(config, mesh)` of this run, traced only when the program is not
+    cached (in this process or on disk, `hjax.program_cache`).
 
     Seeds and the number of chunks are inputs, not part of the program, so re-running a config
-    with another seed or length (a notebook loop over seeds) reuses the compiled executable.
-    `config.data_shards` must be resolved (see `resolve`)."""
-    key = _program_key(config, num_seeds)
+    with another seed or length (a notebook loop over seeds) reuses the compiled executable."""
+    key = program_identity(config, num_seeds)
     if key not in _COMPILED:
         with _gc_paused():
             lay = sharding.layout(config, num_seeds)
             chunk = config.epochs_per_chunk
 
             def build(mesh=None) -> tuple[Callable, Callable]:
-                trainer = make_trainer(config, mesh)
                 init_fn = trainer.init
                 chunk_fn = lambda s: trainer.run_epochs(s, chunk)  # noqa: E731
                 if num_seeds is not None:
@@ -384,7 +383,8 @@ def _compiled(config: Config, num_seeds: int | None, keys: jax.Array) -> tuple[C
             if len(_COMPILED) >= _COMPILED_MAX:
                 _COMPILED.pop(next(iter(_COMPILED)))
             _COMPILED[key] = (init_jit, compiled, place)
-    return _COMPILED[key]
+    init_jit, compiled, place = _COMPILED[key]
+    return Program(config=config, num_seeds=num_seeds, keys=keys, init=init_jit, run_chunk=compiled, place=place)
 
 
 def resolve(config: Config, num_seeds: int | None) -> Config:
@@ -398,14 +398,3 @@ def resolve(config: Config, num_seeds: int | None) -> Config:
 
 def _concat(history: list[dict[str, np.ndarray]], axis: int) -> dict[str, np.ndarray]:
     return {k: np.concatenate([h[k] for h in history], axis=axis) for k in history[0]}
-
-
-def summary(result: Result) -> str:
-    """A few lines describing a finished run (host side)."""
-    m = result.metrics
-    last = lambda k: float(np.mean(m[k][..., -1]))  # noqa: E731
-    steps = int(np.max(m["env_steps"][..., -1]))
-    return (f"{result.config.env} her={result.config.her_strategy}: eval success {last('eval/success_rate'):.3f}, "
-            f"final distance {last('eval/final_distance'):.3f}, train success {last('train/success_rate'):.3f} "
-            f"after {steps} env steps; compile {result.compile_seconds:.1f}s, run {result.run_seconds:.1f}s "
-            f"({steps * (result.num_seeds or 1) / max(result.run_seconds, 1e-9):.3g} env steps/s)")

@@ -12,12 +12,11 @@
 
 `make_train(config)` returns `train(key)`, a scan of `epoch` over the whole run, so
 `jax.jit(jax.vmap(make_train(config)))(keys)` trains many seeds at once. The host loop that runs
-these epochs in compiled chunks (`hjax.train`) lives in `hjax/train.py`.
+these epochs in compiled chunks (`hjax.train`) lives in `hjax/loop.py`.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Mapping, NamedTuple
 
 import jax
@@ -85,21 +84,12 @@ class Trainer(NamedTuple):
     policy: Callable[[TrainerState, Mapping[str, jax.Array]], jax.Array]
 
 
-def q_target_bounds(config: Config) -> tuple[float, float]:
-    """Q targets are clipped to the discounted return's range, [r_min, r_max] / (1 - gamma)
-    (HER paper / baselines clip_return: [-1/(1-gamma), 0] for the sparse reward)."""
-    if not config.clip_target:
-        return (-math.inf, math.inf)
-    r_min, r_max = config.make_env().reward_range
-    return (r_min / (1 - config.discount), r_max / (1 - config.discount))
-
-
 def make_learner(config: Config) -> Learner:
     """`config.algorithm`'s learner with the config's hyperparameters (see hjax/td3.py,
     hjax/ddpg.py, hjax/sac.py)."""
     shared = dict(hidden_sizes=config.hidden_sizes, action_size=config.make_env().action_size,
                   gamma=config.discount, tau=config.tau, actor_lr=config.actor_lr, critic_lr=config.critic_lr,
-                  target_bounds=q_target_bounds(config))
+                  target_bounds=config.q_target_bounds())
     if config.algorithm == "ddpg":
         return make_ddpg(**shared, action_l2=config.action_l2, exploration_noise=config.exploration_noise)
     if config.algorithm == "sac":

@@ -1,0 +1,161 @@
+"""Checkpoint formats and damaged checkpoints (hjax.runs): every checkpoint and config.json names
+its format; the previous format (a fixture written by hjax at commit bb67416) keeps loading and
+resuming; an unknown format is refused naming both versions; a damaged checkpoint is named in one
+line and `resume` falls back to the newest readable one, or to the epoch a user names."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import hjax
+from hjax import cli, envs, loading, runs
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "run_format1"  # point_mass, 4 epochs, checkpoints 2 and 4
+
+
+@pytest.fixture
+def old_run(tmp_path) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    return run
+
+
+def data_files(run: Path, epoch: int) -> list[Path]:
+    state = run / "checkpoints" / str(epoch) / "state"
+    return [p for p in state.rglob("*") if p.is_file() and p.parent.name == "d"]
+
+
+def truncate(run, epoch):
+    for p in data_files(run, epoch):
+        p.write_bytes(p.read_bytes()[:10])
+
+
+def delete(run, epoch):
+    for p in data_files(run, epoch):
+        p.unlink()
+
+
+def garbage(run, epoch):
+    rng = np.random.default_rng(0)
+    for p in data_files(run, epoch) + [run / "checkpoints" / str(epoch) / "state" / "manifest.ocdbt"]:
+        p.write_bytes(rng.bytes(max(p.stat().st_size, 64)))
+
+
+def bad_meta(run, epoch):
+    (run / "checkpoints" / str(epoch) / "meta" / "metadata").write_text("{not json")
+
+
+DAMAGE = {"truncated": truncate, "deleted": delete, "garbage": garbage, "meta": bad_meta}
+
+
+def test_the_previous_format_loads_and_acts_as_it_did():
+    """The fixture's policy gives the actions hjax gave when it wrote it (expected_actions.json)."""
+    expected = json.loads((FIXTURE / "expected_actions.json").read_text())
+    run = loading.load_run(FIXTURE)
+    assert run.epoch == 4 and run.config.env == "point_mass"
+    env = envs.make("point_mass")
+    obs = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(expected["reset_key"]), expected["num_obs"])).obs
+    actions = np.asarray(hjax.load_policy(FIXTURE)(obs))
+    np.testing.assert_allclose(actions, np.array(expected["actions"]), rtol=1e-6, atol=1e-6)
+
+
+def test_the_previous_format_resumes_and_is_written_in_the_current_one(old_run):
+    assert "checkpoint_format" not in json.loads((old_run / "config.json").read_text())  # format 1
+    config, _ = runs.load_config(old_run)
+    result = hjax.train(config.replace(num_epochs=6), resume=old_run, progress_bar=False, verbose=False)
+    assert int(result.metrics["env_steps"][-1]) == 6 * config.env_steps_per_epoch
+    np.testing.assert_array_equal(result.metrics["env_steps"][:4], runs.read_metrics(FIXTURE)["env_steps"])
+    assert json.loads((old_run / "config.json").read_text())["checkpoint_format"] == runs.CHECKPOINT_FORMAT
+    meta = json.loads((old_run / "checkpoints" / "6" / "meta" / "metadata").read_text())
+    assert meta["format"] == runs.CHECKPOINT_FORMAT and meta["hjax_version"] == hjax.__version__
+
+
+def test_an_unknown_format_is_refused_naming_both_versions(old_run):
+    meta_path = old_run / "checkpoints" / "4" / "meta" / "metadata"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "format": 99}))
+    with pytest.raises(runs.CheckpointError) as e:
+        loading.load_run(old_run, epoch=4)
+    assert "format 99" in str(e.value) and f"writes format {runs.CHECKPOINT_FORMAT}" in str(e.value)
+    assert "upgrade hjax" in str(e.value)
+    payload = json.loads((old_run / "config.json").read_text())
+    (old_run / "config.json").write_text(json.dumps({**payload, "checkpoint_format": 7}))
+    with pytest.raises(runs.CheckpointError, match=r"checkpoint format 7; this hjax .* reads formats 1, 2"):
+        runs.load_config(old_run)
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_checkpoint_is_named_in_one_line(old_run, damage, capsys):
+    DAMAGE[damage](old_run, 4)
+    with pytest.raises(runs.UnreadableCheckpoint) as e:
+        loading.load_run(old_run, epoch=4)  # the epoch named: no fallback
+    message = str(e.value)
+    assert "\n" not in message and len(message.replace(str(old_run), "RUN")) < 300, message
+    assert message.startswith(f"checkpoint {old_run / 'checkpoints' / '4'} cannot be read: ")
+    assert str(old_run / "checkpoints" / "4" / ("meta" if damage == "meta" else "state")) in message
+    # the newest readable one otherwise, saying which and why
+    run = loading.load_run(old_run)
+    assert run.epoch == 2
+    err = capsys.readouterr().err
+    assert "Event loop is closed" not in err and "Traceback" not in err
+    assert err.count("cannot be read") == 1 and "using checkpoint" in err and "epoch 2" in err
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_resume_falls_back_past_a_damaged_newest_checkpoint(old_run, damage, capsys):
+    DAMAGE[damage](old_run, 4)
+    damaged_bytes = {p.name: p.read_bytes() for p in data_files(old_run, 4)}
+    config, _ = runs.load_config(old_run)
+    result = hjax.train(config.replace(num_epochs=6), resume=old_run, progress_bar=False, verbose=False)
+    out = capsys.readouterr()
+    assert "cannot be read" in out.err and "epoch 2" in out.err
+    assert "moved the later checkpoint" in out.out
+    assert int(result.metrics["env_steps"][-1]) == 6 * config.env_steps_per_epoch
+    assert runs.Checkpointer(old_run).epochs() == [2, 4, 6]  # 4 written anew by the resumed run
+    set_aside = old_run / runs.SET_ASIDE_DIR / "4"
+    assert {p.name: p.read_bytes() for p in set_aside.rglob("*") if p.parent.name == "d"} == damaged_bytes
+    assert len(runs.read_metrics(old_run)["env_steps"]) == 6
+
+
+def test_resume_epoch_continues_from_an_older_intact_checkpoint(old_run):
+    config, _ = runs.load_config(old_run)
+    result = hjax.train(config, resume=old_run, resume_epoch=2, progress_bar=False, verbose=False)
+    # from epoch 2 to the end again: the same numbers as the original run (the fixture's seed)
+    assert len(result.metrics["env_steps"]) == 4
+    np.testing.assert_array_equal(result.metrics["env_steps"], runs.read_metrics(FIXTURE)["env_steps"])
+    assert (old_run / runs.SET_ASIDE_DIR / "4" / "meta").is_dir()  # the later checkpoint kept, aside
+    with pytest.raises(runs.CheckpointError, match=r"no checkpoint at epoch 3; available: \[2, 4\]"):
+        hjax.train(config, resume=old_run, resume_epoch=3, progress_bar=False, verbose=False)
+    with pytest.raises(ValueError, match="invalid resume_epoch=2"):
+        hjax.train(config, resume_epoch=2, progress_bar=False)
+
+
+def test_cli_resume_epoch_and_a_damaged_checkpoint(old_run, capsys):
+    truncate(old_run, 4)
+    assert cli.main(["eval", str(old_run), "--episodes", "4", "--epoch", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "checkpoints/4 cannot be read" in err
+    assert cli.main(["eval", str(old_run), "--episodes", "4"]) == 0  # falls back to 2
+    assert "(epoch 2)" in capsys.readouterr().out
+    assert cli.main(["train", "--resume-epoch", "2"]) == 2
+    assert "--resume-epoch=2 without --resume" in capsys.readouterr().err
+    assert cli.main(["train", "--resume", str(old_run), "--resume-epoch", "2", "--no-progress"]) == 0
+    assert runs.Checkpointer(old_run).epochs() == [2, 4]
+
+
+def test_a_config_that_does_not_fit_is_not_mistaken_for_damage(old_run):
+    """A shape mismatch says what differs and does not fall back to older checkpoints."""
+    payload = json.loads((old_run / "config.json").read_text())
+    payload["config"]["hidden_sizes"] = [5]
+    (old_run / "config.json").write_text(json.dumps(payload))
+    with pytest.raises(runs.CheckpointError) as e:
+        loading.load_run(old_run)
+    assert not isinstance(e.value, runs.UnreadableCheckpoint)
+    assert "this config expects" in str(e.value)
