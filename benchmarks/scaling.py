@@ -21,16 +21,13 @@ WORKER = r"""
 import json, sys, time
 import jax, numpy as np
 import hjax
-from hjax.train import _compiled, resolve
-from hjax.trainer import seed_keys
 devices, shards, epochs, hidden = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), tuple(map(int, sys.argv[4].split(",")))
 cfg = hjax.Config(num_envs=64, num_eval_envs=64, grad_steps_per_epoch=100, batch_size=1024, buffer_episodes=4096,
                   hidden_sizes=hidden, num_devices=devices, data_shards=shards, num_epochs=epochs, chunk_epochs=epochs)
-cfg = resolve(cfg, None)
-keys = seed_keys(cfg, None)
 t0 = time.perf_counter()
-init, run, place = _compiled(cfg, None, keys)
-state = init(keys)
+program = hjax.compile_program(cfg)  # what hjax.train(cfg) runs: init and one compiled chunk
+cfg, run = program.config, program.run_chunk
+state = program.init(program.keys)
 jax.block_until_ready(state)
 compile_s = time.perf_counter() - t0
 state, _ = run(state); jax.block_until_ready(state)

@@ -138,3 +138,39 @@ def test_checker_sees_lazy_relative_and_package_imports():
     tree = {"p": "from p import a, b\n", "p.a": "import p.b\n", "p.b": "import numpy\n"}
     assert find_cycle(import_graph(tree)) is None
     assert reachable(import_graph(tree), "p.a") == {"p.b"}
+
+
+def private_hjax_names(source: str) -> list[str]:
+    """`_names` a file takes from hjax modules: `from hjax.x import _y` or `hjax.x._y` (none for
+    text that is not Python, such as a docstring)."""
+    found = []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return found
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "hjax":
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id == "hjax":
+                found.append(ast.unparse(node))
+    return found
+
+
+def test_benchmarks_and_examples_use_public_names_only():
+    assert private_hjax_names("from hjax.loop import _compiled\nhjax.loop._COMPILED\n") == [
+        "hjax.loop._compiled", "hjax.loop._COMPILED"]  # the checker can fail
+    offenders = {}
+    for folder in ("benchmarks", "examples"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            source = path.read_text()
+            names = private_hjax_names(source)
+            for literal in [n.value for n in ast.walk(ast.parse(source))  # worker scripts kept as strings
+                            if isinstance(n, ast.Constant) and isinstance(n.value, str) and "import hjax" in n.value]:
+                names += private_hjax_names(literal)
+            if names:
+                offenders[str(path.relative_to(ROOT))] = names
+    assert not offenders, offenders
