@@ -1,0 +1,179 @@
+"""Build the README's headline results table and docs/results.md from benchmarks/results/*.json.
+
+    python -m benchmarks.make_docs_results           # rewrite both
+    python -m benchmarks.make_docs_results --check   # exit 1 if either is out of date (CI runs this)
+
+No figure in either is typed by hand: every number comes from a results file, which records the
+machine and the command that measured it. The README holds the table between the markers
+`<!-- results:start -->` and `<!-- results:end -->`; docs/results.md is written whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+DOCS_PAGE = ROOT / "docs" / "results.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+# task -> (file of the HER run, file of the run without HER): HER ablations on the CPU, 3-8 seeds.
+CPU_SOURCES = {
+    "point_mass": ("her_ablation_point_mass", "her_ablation_point_mass"),
+    "reach": ("her_ablation_reach", "her_ablation_reach"),
+    "push": ("her_ablation_push", "her_ablation_push"),
+    "gripper_reach": ("her_ablation_gripper_reach", "her_ablation_gripper_reach"),
+    "gripper_push": ("her_ablation_gripper_push_long", "her_ablation_gripper_push_none"),
+    "gripper_pick_and_place": ("her_ablation_gripper_pick_and_place_long", "her_ablation_gripper_pick_and_place_none40"),
+    "gripper_slide": ("her_ablation_gripper_slide", "her_ablation_gripper_slide"),
+}
+GPU_FILES = ("gpu/gpu_suite.json", "gpu/gpu_suite_gripper_2.json", "gpu/gpu_suite_gripper_3.json")
+# The per-benchmark tables shown on the results page, in order, with a heading each.
+PAGE_TABLES = (
+    ("HER strategies on point_mass (8 seeds)", "her_ablation_point_mass"),
+    ("HER strategies on reach", "her_ablation_reach"),
+    ("push with and without HER", "her_ablation_push"),
+    ("gripper_reach with and without HER", "her_ablation_gripper_reach"),
+    ("gripper_push with and without HER", "her_ablation_gripper_push"),
+    ("gripper_pick_and_place, long run with HER", "her_ablation_gripper_pick_and_place_long"),
+    ("gripper_slide with and without HER", "her_ablation_gripper_slide"),
+    ("Learners on point_mass", "her_ablation_point_mass_learners"),
+    ("Learners on push", "her_ablation_push_learners"),
+    ("Fused training throughput", "throughput"),
+    ("Env throughput", "env_throughput"),
+    ("Against Stable-Baselines3's HER", "vs_sb3"),
+    ("Command-line latency", "cli_latency"),
+)
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def row(data: dict, strategy: str) -> dict[str, Any] | None:
+    """The row of `strategy` in a HER ablation file, as header -> value."""
+    for values in data["rows"]:
+        if values[0] == strategy:
+            return dict(zip(data["headers"], values))
+    return None
+
+
+def pick(record: dict, prefix: str) -> Any:
+    """The value of the first header starting with `prefix` (headers carry the seed count)."""
+    for key, value in record.items():
+        if key.startswith(prefix):
+            return value
+    return None
+
+
+def success(record: dict | None) -> str:
+    return "not run" if record is None else str(record["final eval success IQM [95% CI]"]).split(" ")[0]
+
+
+def steps(value: Any) -> str:
+    return f"{int(value):,}" if isinstance(value, (int, float)) else str(value)
+
+
+def gpu_runs() -> dict[str, dict]:
+    """env -> the GPU time-to-target record with HER (her_strategy future or unset)."""
+    found: dict[str, dict] = {}
+    for name in GPU_FILES:
+        path = RESULTS / name
+        if not path.exists():
+            continue
+        data = json.loads(path.read_text())
+        for rec in data.get("time_to_target", []) + data.get("gripper_learning", []):
+            if rec.get("her_strategy") in (None, "future") and rec.get("outcome") == "reached":
+                found.setdefault(rec["env"], {**rec, "device": data["machine"]["device"], "file": name})
+    return found
+
+
+def preset_seconds() -> dict[str, float]:
+    """env -> wall seconds (compile included) of its chosen preset to 90% eval success, one seed
+    (`benchmarks/results/presets.json`)."""
+    data = load("presets")
+    return {r["env"]: r["seconds"] for r in data["rows"]
+            if data["chosen"].get(r["env"]) == r["candidate"] and r["outcome"] == "reached"}
+
+
+def headline() -> str:
+    gpu = gpu_runs()
+    presets = preset_seconds()
+    lines = ["| task | eval success with HER | without HER | env steps to 90% (HER) | CPU wall s to 90% | "
+             "GPU wall s to target |",
+             "|---|---|---|---|---|---|"]
+    for task, (her_file, none_file) in CPU_SOURCES.items():
+        her, none = row(load(her_file), "future"), row(load(none_file), "none")
+        wall = pick(her, "wall s to 90%") if her else None
+        wall_text = steps(wall) if wall is not None else (
+            f"{presets[task]:.0f} (preset, 1 seed)" if task in presets else "not measured")
+        g = gpu.get(task)
+        gpu_text = "not run" if g is None else (f"{g['wall_s']:.0f} s to {g['target']:.0%} "
+                                               f"({g['env_steps_per_seed']:,} steps)")
+        lines.append(f"| {task} | {success(her)} | {success(none)} | "
+                     f"{steps(her['env steps to 90% (IQM curve)']) if her else 'not run'} | "
+                     f"{wall_text} | {gpu_text} |")
+    devices = sorted({g["device"] for g in gpu.values()})
+    lines += ["", "Final eval success is the IQM over seeds (3-8 per task) at the end of each run's budget; "
+              "CPU wall time (compile included) is from the same files, or from the measured preset "
+              "(`benchmarks/results/presets.json`) where the ablation did not time it; the GPU column is time to the target named (" + ", ".join(devices) + "; "
+              "`benchmarks/results/gpu/`, compile included). Generated by `python -m benchmarks.make_docs_results`."]
+    return "\n".join(lines)
+
+
+def table(data: dict) -> str:
+    headers = data["headers"]
+    out = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
+    for values in data["rows"]:
+        cells = [steps(v) if isinstance(v, int) and not isinstance(v, bool) else str(v) for v in values]
+        out.append("| " + " | ".join(cells) + " |")
+    machine = data.get("machine", {})
+    where = ", ".join(f"{k}={machine[k]}" for k in ("device", "cpu", "jax", "date") if k in machine)
+    command = machine.get("command")
+    return "\n".join(out) + f"\n\nMeasured on {where}." + (f" Command: `{command}`." if command else "")
+
+
+def page() -> str:
+    parts = ["# Results", "",
+             "Every table on this page is generated from `benchmarks/results/*.json` by "
+             "`python -m benchmarks.make_docs_results`; each file also records the machine and the "
+             "exact command, and `benchmarks/README.md` says how each was run.", "",
+             "## Headline", "", headline(), ""]
+    for title, name in PAGE_TABLES:
+        if (RESULTS / f"{name}.json").exists():
+            parts += [f"## {title}", "", f"From `benchmarks/results/{name}.json`.", "", table(load(name)), ""]
+    return "\n".join(parts)
+
+
+def readme_with_table(text: str) -> str:
+    if START not in text or END not in text:
+        raise SystemExit(f"{README} has no {START} ... {END} markers")
+    before, rest = text.split(START, 1)
+    _, after = rest.split(END, 1)
+    return before + START + "\n" + headline() + "\n" + END + after
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="exit 1 when README.md or docs/results.md is stale")
+    args = parser.parse_args(argv)
+    wanted = {README: readme_with_table(README.read_text()), DOCS_PAGE: page()}
+    stale = [p for p, text in wanted.items() if not p.exists() or p.read_text() != text]
+    if args.check:
+        for p in stale:
+            print(f"{p.relative_to(ROOT)} is out of date: run python -m benchmarks.make_docs_results", file=sys.stderr)
+        return 1 if stale else 0
+    for p in stale:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(wanted[p])
+        print(f"wrote {p.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

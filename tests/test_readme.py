@@ -1,0 +1,47 @@
+"""The README stays short and its figures come from results files (issue 28): the headline table
+and docs/results.md are generated from benchmarks/results/*.json and must match them."""
+
+import json
+from pathlib import Path
+
+from benchmarks import make_docs_results as docs_results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_is_short_and_has_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.encode()) <= 12 * 1024
+    assert "bash dev.sh demo" in text and "bash dev.sh test" in text
+    assert (ROOT / ".ci" / "run").read_text().strip().endswith("exec bash dev.sh test")
+
+
+def test_readme_and_results_page_match_the_results_files(capsys):
+    assert docs_results.main(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_a_changed_results_file_makes_the_check_fail(monkeypatch):
+    real = docs_results.load
+
+    def changed(name):
+        data = real(name)
+        if name == "her_ablation_push":
+            data = json.loads(json.dumps(data))
+            data["rows"][0][1] = "0.123 [0.100, 0.150]"  # a new measurement of push with HER
+        return data
+
+    monkeypatch.setattr(docs_results, "load", changed)
+    assert docs_results.main(["--check"]) == 1
+    assert "| push | 0.123 |" in docs_results.headline()
+
+
+def test_every_headline_number_is_in_its_results_file():
+    """Independent of the generator: each row's with/without-HER success appears in the file."""
+    table = docs_results.headline().splitlines()[2:9]
+    for line, (task, (her_file, none_file)) in zip(table, docs_results.CPU_SOURCES.items()):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[0] == task
+        her_rows = json.loads((ROOT / "benchmarks" / "results" / f"{her_file}.json").read_text())["rows"]
+        none_rows = json.loads((ROOT / "benchmarks" / "results" / f"{none_file}.json").read_text())["rows"]
+        assert any(r[0] == "future" and str(r[1]).startswith(cells[1]) for r in her_rows), line
+        assert any(r[0] == "none" and str(r[1]).startswith(cells[2]) for r in none_rows), line
