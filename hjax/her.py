@@ -14,7 +14,9 @@ Sampling is split in two pure steps so each can be checked on its own:
    - none:    no row is relabeled (the no-HER baseline on the same code path).
 
 2. `relabel` gathers the transitions and goals for those indices and recomputes the reward with
-   the env's own `compute_reward(ag_{t+1}, goal)`, returning the batch and its composition.
+   the env's own `compute_reward(ag_{t+1}, goal)`, returning the batch and its composition:
+   relabeled and success-reward fractions, and the informative positives (relabeled successes
+   whose goal ag_t had not met yet: the achieved goal moved onto it during step t).
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ class Composition:
     relabeled_fraction: jax.Array  # () fraction of rows whose goal was replaced
     positive_reward_fraction: jax.Array  # () fraction with a success reward after relabeling
     positive_reward_fraction_original: jax.Array  # () the same with the original goals
+    informative_positive_fraction: jax.Array  # () rows relabeled to a success whose goal was not
+    # already met at the transition's own step t: ag_t misses the goal, ag_{t+1} meets it (the
+    # achieved goal moved onto it). An untouched object makes every relabeled goal its resting
+    # place, met at t and t+1 alike: positives, but nothing to learn from (hjax.diagnosis).
 
 
 def goal_time(strategy: str, t: jax.Array, u: jax.Array, episode_length: int) -> jax.Array:
@@ -102,16 +108,20 @@ def relabel(buffer: BufferState, idx: HerIndices,
     """Gather the batch for `idx`, swap in HER goals and recompute rewards (a pure gather)."""
     d = buffer.data
     ep, t = idx.episode, idx.t
+    achieved_now = d.achieved_goal[ep, t]  # ag_t: before action t
     achieved_next = d.achieved_goal[ep, t + 1]  # ag_{t+1}: what action t achieved
     original_goal = d.desired_goal[ep, t]
     her_goal = d.achieved_goal[idx.goal_episode, idx.goal_t]
     goal = jnp.where(idx.relabel[:, None], her_goal, original_goal)
     batch = Transition(observation=d.observation[ep, t], next_observation=d.observation[ep, t + 1],
                        goal=goal, action=d.action[ep, t], reward=compute_reward(achieved_next, goal))
+    positive = is_success(achieved_next, goal)
     composition = Composition(
         relabeled_fraction=idx.relabel.mean(dtype=jnp.float32),
-        positive_reward_fraction=is_success(achieved_next, goal).mean(),
+        positive_reward_fraction=positive.mean(),
         positive_reward_fraction_original=is_success(achieved_next, original_goal).mean(),
+        informative_positive_fraction=(idx.relabel & (positive > 0)
+                                       & (is_success(achieved_now, goal) == 0)).mean(dtype=jnp.float32),
     )
     return batch, composition
 

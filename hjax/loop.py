@@ -201,6 +201,7 @@ def _train(config: Config, num_seeds, progress, run_dir, resume, checkpoint_ever
         if resume is not None and (checkpointer.epochs() or resume_epoch is not None):
             start, (state, restored, _) = checkpointer.restore_readable(state, resume_epoch)
             state = place(state)
+            restored = runs.complete_history(restored, metric_names(config))  # metrics added since
             if writer:
                 for path in checkpointer.set_aside_after(start):
                     print(f"hjax: resuming from epoch {start}: moved the later checkpoint to {path}", flush=True)

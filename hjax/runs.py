@@ -101,6 +101,14 @@ def load_config(run_dir: str | Path) -> tuple[Config, int | None]:
         raise CheckpointError(f"{path} is corrupt or not a hjax config: {e}") from None
 
 
+def complete_history(history: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """`history` with every metric of `names` it lacks (a checkpoint written before hjax reported
+    that metric) filled with NaN for its epochs, so the resumed run's history and metrics.csv
+    have every column."""
+    shape = np.shape(next(iter(history.values())))
+    return {**history, **{n: np.full(shape, np.nan, np.float32) for n in names if n not in history}}
+
+
 def check_format(version: Any, where: Path) -> None:
     """Refuse a checkpoint format this hjax cannot read, naming both versions."""
     if version not in READABLE_FORMATS:

@@ -41,10 +41,16 @@ METRIC_NAMES = (
     "loss/critic", "loss/actor", "q/mean", "q/min", "q/max", "grad_norm/critic", "grad_norm/actor",
     "params/max_abs", "action/abs_mean", "action/saturation",
     "train/success_rate", "train/success_count", "train/final_distance",
+    "train/met_at_reset_rate", "train/earned_success_count",
     "eval/success_rate", "eval/success_any", "eval/final_distance", "eval/mean_distance",
+    "eval/met_at_reset_rate", "eval/earned_success_rate",
     "replay/relabeled_fraction", "replay/positive_reward_fraction",
-    "replay/positive_reward_fraction_original",
+    "replay/positive_reward_fraction_original", "replay/informative_positive_fraction",
 )
+"""`*/met_at_reset_rate`: the share of episodes whose goal is met at reset (the chance level of
+success, read from the reset observations; no extra env calls). `train/earned_success_count` and
+`eval/earned_success_rate`: episodes that end successful and whose goal was NOT met at reset
+(success the policy earned). `replay/informative_positive_fraction`: see `hjax.her.Composition`."""
 # What only SAC reports, after METRIC_NAMES: its temperature, its policy's entropy (-mean log pi
 # of the batch's sampled actions) and the temperature loss.
 SAC_METRIC_NAMES = ("policy/entropy", "policy/alpha", "loss/alpha")
@@ -171,8 +177,10 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
                               desired_goal=obs["desired_goal"], action=action)
             return next_state, record
 
+        met_at_reset = env.is_success(env_state.obs["achieved_goal"], env_state.obs["desired_goal"])
         final, rec = jax.lax.scan(step, env_state, jax.random.split(key_steps, T))
-        metrics = {"success": rec["success"], "distance": rec["distance"]}  # (T, num_envs)
+        metrics = {"success": rec["success"], "distance": rec["distance"],  # (T, num_envs)
+                   "met_at_reset": met_at_reset.astype(jnp.float32)}  # (num_envs,)
         if not explore:
             return None, metrics
         batch_major = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731  (T, N, ...) -> (N, T, ...)
@@ -231,6 +239,7 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
         metrics["replay/relabeled_fraction"] = comp.relabeled_fraction.mean()
         metrics["replay/positive_reward_fraction"] = comp.positive_reward_fraction.mean()
         metrics["replay/positive_reward_fraction_original"] = comp.positive_reward_fraction_original.mean()
+        metrics["replay/informative_positive_fraction"] = comp.informative_positive_fraction.mean()
         return learner_state, metrics
 
     def collect(state: TrainerState, key: jax.Array) -> tuple[TrainerState, dict]:
@@ -261,10 +270,14 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
             "train/success_rate": train_m["success"][-1].mean(),
             "train/success_count": train_m["success"][-1].sum(),
             "train/final_distance": train_m["distance"][-1].mean(),
+            "train/met_at_reset_rate": train_m["met_at_reset"].mean(),
+            "train/earned_success_count": (train_m["success"][-1] * (1.0 - train_m["met_at_reset"])).sum(),
             "eval/success_rate": eval_m["success"][-1].mean(),
             "eval/success_any": eval_m["success"].max(axis=0).mean(),
             "eval/final_distance": eval_m["distance"][-1].mean(),
             "eval/mean_distance": eval_m["distance"].mean(),
+            "eval/met_at_reset_rate": eval_m["met_at_reset"].mean(),
+            "eval/earned_success_rate": (eval_m["success"][-1] * (1.0 - eval_m["met_at_reset"])).mean(),
             "env_steps": state.env_steps,
             "grad_steps": state.grad_steps,
         }

@@ -90,7 +90,9 @@ def _reference_relabel(data, idx):
         dist = np.linalg.norm(ag[e, t + 1] - goal)
         reward = 0.0 if dist < ENV.distance_threshold else -1.0
         original_success = np.linalg.norm(ag[e, t + 1] - dg[e, t]) < ENV.distance_threshold
-        rows.append((obs[e, t], obs[e, t + 1], goal, act[e, t], reward, reward == 0.0, original_success))
+        met_before = np.linalg.norm(ag[e, t] - goal) < ENV.distance_threshold
+        informative = bool(idx.relabel[i]) and reward == 0.0 and not met_before
+        rows.append((obs[e, t], obs[e, t + 1], goal, act[e, t], reward, reward == 0.0, original_success, informative))
     return [np.array(c) for c in zip(*rows)]
 
 
@@ -99,7 +101,7 @@ def test_relabel_matches_loop_reference(strategy):
     buf = _filled_buffer()
     idx = her.sample_indices(jax.random.PRNGKey(4), buf.size, T, 512, strategy, 4.0)
     batch, comp = jax.jit(her.relabel, static_argnums=(2, 3))(buf, idx, ENV.compute_reward, ENV.is_success)
-    o, o2, g, a, r, pos, pos_orig = _reference_relabel(buf.data, idx)
+    o, o2, g, a, r, pos, pos_orig, informative = _reference_relabel(buf.data, idx)
     np.testing.assert_array_equal(batch.observation, o)
     np.testing.assert_array_equal(batch.next_observation, o2)
     np.testing.assert_array_equal(batch.goal, g)
@@ -108,6 +110,9 @@ def test_relabel_matches_loop_reference(strategy):
     np.testing.assert_allclose(comp.relabeled_fraction, np.mean(idx.relabel), rtol=1e-6)
     np.testing.assert_allclose(comp.positive_reward_fraction, pos.mean(), rtol=1e-6)
     np.testing.assert_allclose(comp.positive_reward_fraction_original, pos_orig.mean(), rtol=1e-6)
+    np.testing.assert_allclose(comp.informative_positive_fraction, informative.mean(), rtol=1e-6)
+    if strategy != "none":
+        assert 0 < float(comp.informative_positive_fraction) <= float(comp.positive_reward_fraction)
     # The relabeled goals do carry more success rewards than the originals (except for 'none').
     if strategy in ("future", "final"):
         assert float(comp.positive_reward_fraction) > float(comp.positive_reward_fraction_original)
@@ -167,3 +172,16 @@ def test_same_key_same_batch_and_traced_once():
 def test_invalid_strategy():
     with pytest.raises(ValueError, match="her_strategy='later'"):
         her.sample_indices(jax.random.PRNGKey(0), jnp.int32(3), T, 8, "later", 4.0)
+
+
+def test_an_unmoved_achieved_goal_gives_positives_but_no_informative_ones():
+    """An object nobody touches: every achieved goal is its resting place, so relabeled goals are
+    met at t and t+1 alike. They are success rewards, but none is informative."""
+    buf = _filled_buffer()
+    data = buf.data
+    still = jnp.broadcast_to(data.achieved_goal[:, :1], data.achieved_goal.shape)  # ag_t = ag_0 for all t
+    buf = buf.replace(data=data.replace(achieved_goal=still))
+    idx = her.sample_indices(jax.random.PRNGKey(6), buf.size, T, 4096, "future", 4.0)
+    _, comp = her.relabel(buf, idx, ENV.compute_reward, ENV.is_success)
+    assert float(comp.positive_reward_fraction) > 0.75  # the relabeled rows: all successes
+    assert float(comp.informative_positive_fraction) == 0.0
