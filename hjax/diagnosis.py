@@ -7,30 +7,44 @@ like `Result.metrics` ((epochs,), or (seeds, epochs) with a leading seed axis).
 
 Verdicts, in order of precedence (the first that applies wins):
 
-1. `unstable`: a metric is NaN/inf; or Q leaves its target bound by more than `Q_MARGIN` of the
-   bound's width (`q/min` below the lower bound or `q/max` above the upper one, in any epoch); or
-   `loss/critic`, `grad_norm/critic` or `grad_norm/actor` exceeds `BLOWUP_FACTOR` times its
-   median over the first `ceil(epochs / 2)` epochs in any later epoch (`loss/actor` is -Q plus
-   a penalty, covered by the Q check); or the late mean of `action/saturation` is at least
-   `SATURATION_LEVEL`.
+Chance. On some tasks goals are met by chance: 7-9% of push and pick-and-place episodes start
+with the object already on its goal. Every rule below therefore counts *earned* success:
+episodes that end successful and whose goal was not met at reset (`train/earned_success_count`,
+`eval/earned_success_rate`); the *chance level* is the share of episodes whose goal is met at
+reset (`*/met_at_reset_rate`). A history written before those metrics existed falls back to all
+successes, and `evidence.success_counted` says which was counted.
+
+1. `unstable`: a metric is NaN/inf; or, sustained over `UNSTABLE_EPOCHS` consecutive epochs: the
+   batch mean of Q (`q/mean`) outside its target bound by more than `Q_MARGIN` of the bound's
+   width, or `loss/critic`, `grad_norm/critic` or `grad_norm/actor` above `BLOWUP_FACTOR` times
+   its median over the first `ceil(epochs / 2)` epochs (`loss/actor` is -Q plus a penalty,
+   covered by the Q check); or the late mean of `action/saturation` is at least
+   `SATURATION_LEVEL`. A run that is also solved reads `solved`, its reasons naming the warning.
 2. `collapsed`: eval success was at least `COLLAPSE_MIN_BEST` before the last
    `max(COLLAPSE_MIN_EPOCHS, ceil(COLLAPSE_SHARE * epochs))` epochs, and in every one of those
    epochs it is below `(1 - COLLAPSE_DROP)` times that best.
-3. `solved`: the late mean of `eval/success_rate` is at least `SOLVED_LEVEL`.
-4. `learning`: successes are becoming more frequent: for training episodes or for evaluation,
-   the late success rate is at least `LEARNING_RATE` and at least `LEARNING_FACTOR` times the
-   early one.
-5. `hindsight_only`: success rewards reach the learner (the replay's success-reward fraction
-   after relabeling, or with the original goals, averaged over the run, is at least
-   `SILENT_REWARD_FRACTION`) but real successes are not becoming more frequent.
-6. `silent`: both replay success-reward fractions are below `SILENT_REWARD_FRACTION`: the critic
-   sees a constant -1 and nothing can be learned as configured.
+3. `solved`: the late mean of `eval/success_rate` is at least `SOLVED_LEVEL`, and so is the share
+   of successes among the episodes whose goal was not met at reset (late earned eval success at
+   least `SOLVED_LEVEL * (1 - eval chance level)`): a task whose goals are met by chance is not
+   solved by keeping them.
+4. `learning`: earned successes are becoming more frequent: for training episodes or for
+   evaluation, the late window's earned success rate is above the early window's by a one-sided
+   two-proportion z statistic of at least `LEARNING_Z` (the number of episodes in each window
+   sets how large a rise counts).
+5. `hindsight_only`: informative success rewards reach the learner: relabeled successes whose
+   goal the achieved goal had not met before the step (`replay/informative_positive_fraction`,
+   averaged over the run, at least `SILENT_REWARD_FRACTION`), but earned successes are not
+   becoming more frequent. Without that metric (an older history): either replay
+   success-reward fraction at least `SILENT_REWARD_FRACTION`.
+6. `silent`: no informative success reward reaches the replay: the critic sees a constant -1, or
+   success rewards only where nothing moved (an untouched object lying on a relabeled goal), and
+   nothing can be learned as configured.
 
 The *early* and *late windows* are the first and the last `ceil(WINDOW_SHARE * epochs)` epochs
 (at least one). Training success counts come from `train/success_count` (one count per epoch
 of `num_envs` exploratory episodes).
 
-Milestones. "Successes reached 1 per N training episodes" at the end of the first epoch whose
+Milestones (of earned successes). "Successes reached 1 per N training episodes" at the end of the first epoch whose
 trailing window of `w = max(1, floor(MILESTONE_SUCCESSES * N / num_envs))` epochs (all epochs so
 far, when fewer) holds at least `max(MILESTONE_SUCCESSES, ceil(w * num_envs / N))` successful
 training episodes. In words: at least `MILESTONE_SUCCESSES` successes among the last
@@ -72,15 +86,17 @@ SOLVED_LEVEL = 0.9
 """Late eval success at or above this is `solved` (the level hjax's benchmarks report)."""
 WINDOW_SHARE = 0.2
 """Early and late windows: the first and last 20% of the epochs (at least one)."""
-LEARNING_RATE = 0.05
-"""`learning` needs a late success rate of at least 1 per 20 episodes (far above chance: a random
-policy ends on the goal in 0.19% of point_mass, 0.15% of push and 1.3% of reach episodes; at
-1/100, a no-HER point_mass run's 192 late episodes reach it by luck about one time in four) ..."""
-LEARNING_FACTOR = 2.0
-"""... and at least twice the early rate."""
+LEARNING_Z = 3.0
+"""`learning` needs the late earned success rate above the early one by a one-sided
+two-proportion z of at least 3 (a rise that size comes by luck about once in 700 runs). With
+thousands of episodes per window, 8% -> 10% counts; with 40, it takes about 0% -> 20%."""
+UNSTABLE_EPOCHS = 3
+"""A departure of Q or a blow-up of a loss is `unstable` only when it lasts this many consecutive
+epochs (one batch's extreme Q, or one noisy epoch of loss after the first successes, is not)."""
 SILENT_REWARD_FRACTION = 0.01
-"""Below 1 success reward per 100 replayed transitions (with relabeled and with original goals)
-the run is silent. point_mass without HER sits near 0.003 (README results)."""
+"""Below 1 informative success reward per 100 replayed transitions the run is silent (older
+histories: below 1 success reward per 100, with relabeled and with original goals).
+point_mass without HER sits near 0.003."""
 Q_MARGIN = 0.25
 """Q further outside its target bound than a quarter of the bound's width is `unstable`
 (width 50 for the sparse reward with T = 50: Q above 12.5 or below -62.5)."""
@@ -114,8 +130,8 @@ class Thresholds:
 
     solved_level: float = SOLVED_LEVEL
     window_share: float = WINDOW_SHARE
-    learning_rate: float = LEARNING_RATE
-    learning_factor: float = LEARNING_FACTOR
+    learning_z: float = LEARNING_Z
+    unstable_epochs: int = UNSTABLE_EPOCHS
     silent_reward_fraction: float = SILENT_REWARD_FRACTION
     q_margin: float = Q_MARGIN
     blowup_factor: float = BLOWUP_FACTOR
@@ -128,15 +144,15 @@ class Thresholds:
     milestone_successes: int = MILESTONE_SUCCESSES
 
     def __post_init__(self) -> None:
-        for name in ("solved_level", "learning_rate", "silent_reward_fraction", "saturation_level",
+        for name in ("solved_level", "silent_reward_fraction", "saturation_level",
                      "collapse_min_best"):
             _check_number(name, getattr(self, name), 0 < getattr(self, name) <= 1, "a number in (0, 1]")
         for name in ("window_share", "collapse_drop", "collapse_share", "silence_share"):
             _check_number(name, getattr(self, name), 0 < getattr(self, name) < 1, "a number in (0, 1)")
-        for name in ("learning_factor", "blowup_factor"):
-            _check_number(name, getattr(self, name), getattr(self, name) >= 1, "a number >= 1")
+        _check_number("blowup_factor", self.blowup_factor, self.blowup_factor >= 1, "a number >= 1")
+        _check_number("learning_z", self.learning_z, self.learning_z > 0, "a number > 0")
         _check_number("q_margin", self.q_margin, self.q_margin >= 0, "a number >= 0")
-        for name in ("collapse_min_epochs", "milestone_successes"):
+        for name in ("collapse_min_epochs", "milestone_successes", "unstable_epochs"):
             value = getattr(self, name)
             _check_number(name, value, isinstance(value, int) and value >= 1, "an integer >= 1")
 
@@ -175,6 +191,41 @@ def success_counts(metrics: Mapping[str, np.ndarray], num_envs: int) -> np.ndarr
         return np.rint(np.asarray(metrics["train/success_count"], np.float64)).astype(np.int64)
     if "train/success_rate" in metrics:
         return np.rint(np.asarray(metrics["train/success_rate"], np.float64) * num_envs).astype(np.int64)
+    return None
+
+
+def earned_counts(metrics: Mapping[str, np.ndarray], num_envs: int) -> tuple[np.ndarray | None, str | None]:
+    """Earned successful training episodes per epoch (goal not met at reset) and "earned"; for a
+    history without `train/earned_success_count`, all successes and "all"; (None, None) without
+    either."""
+    if "train/earned_success_count" in metrics:
+        return np.rint(np.asarray(metrics["train/earned_success_count"], np.float64)).astype(np.int64), "earned"
+    counts = success_counts(metrics, num_envs)
+    return counts, (None if counts is None else "all")
+
+
+def z_rise(late_successes: float, late_n: float, early_successes: float, early_n: float) -> float:
+    """One-sided two-proportion z statistic of the late rate over the early one (pooled
+    variance); 0 when neither window holds a success, or both hold only successes."""
+    if late_n <= 0 or early_n <= 0:
+        return 0.0
+    pooled = (late_successes + early_successes) / (late_n + early_n)
+    if pooled <= 0.0 or pooled >= 1.0:
+        return 0.0
+    se = math.sqrt(pooled * (1 - pooled) * (1 / late_n + 1 / early_n))
+    return (late_successes / late_n - early_successes / early_n) / se
+
+
+def sustained(mask: np.ndarray, epochs: int) -> int | None:
+    """Index of the epoch completing the first run of `epochs` consecutive True values (fewer
+    epochs in all: a run over all of them), or None."""
+    mask = np.asarray(mask, bool)
+    need = min(epochs, len(mask))
+    run = 0
+    for i, flag in enumerate(mask):
+        run = run + 1 if flag else 0
+        if need and run >= need:
+            return i
     return None
 
 
@@ -242,6 +293,25 @@ class Evidence:
     """How far outside the bound Q may go before the run is `unstable`."""
     action_saturation: float | None
     """Late mean of action/saturation."""
+    chance_level: float | None = None
+    """Mean over the run of train/met_at_reset_rate: the share of training episodes whose goal is
+    met at reset, the success a policy gets by doing nothing."""
+    eval_chance_level: float | None = None
+    """The same for the evaluation episodes (eval/met_at_reset_rate)."""
+    earned_success_early: float | None = None
+    """Earned training success rate (goal not met at reset) in the early window ..."""
+    earned_success_late: float | None = None
+    """... and in the late window."""
+    eval_earned_early: float | None = None
+    eval_earned_late: float | None = None
+    learning_z: float | None = None
+    """z of the late earned training success rate over the early one (see LEARNING_Z) ..."""
+    eval_learning_z: float | None = None
+    """... and of the eval rate."""
+    replay_informative: float | None = None
+    """Mean over the run of replay/informative_positive_fraction."""
+    success_counted: str | None = None
+    """"earned" (milestones and rules count earned successes) or "all" (an older history)."""
     unavailable: tuple[str, ...] = ()
     """Evidence that could not be computed, and why (a run written before a metric existed)."""
 
@@ -371,16 +441,28 @@ def _diagnose_one(config: Config, m: Mapping[str, np.ndarray], bounds, th: Thres
     at = lambda e: None if e is None else int(steps[e])  # noqa: E731
 
     counts = success_counts(m, config.num_envs)
+    earned, counted = earned_counts(m, config.num_envs)
+    n_early, n_late = w * config.num_envs, w * config.num_envs
+    earned_early = earned_late = z_train = None
     if counts is None:
         unavailable.append("training successes and milestones (no train/success_count or train/success_rate)")
         first = None
         milestone = {per: None for per in MILESTONES}
         train_early = train_late = None
     else:
-        first = first_success_epoch(counts)
-        milestone = {per: milestone_epoch(counts, config.num_envs, per, th.milestone_successes) for per in MILESTONES}
-        train_early = float(counts[early].sum()) / (len(counts[early]) * config.num_envs)
-        train_late = float(counts[late].sum()) / (len(counts[late]) * config.num_envs)
+        first = first_success_epoch(earned)
+        milestone = {per: milestone_epoch(earned, config.num_envs, per, th.milestone_successes) for per in MILESTONES}
+        train_early = float(counts[early].sum()) / n_early
+        train_late = float(counts[late].sum()) / n_late
+        earned_early, earned_late = float(earned[early].sum()) / n_early, float(earned[late].sum()) / n_late
+        z_train = z_rise(float(earned[late].sum()), n_late, float(earned[early].sum()), n_early)
+        if counted == "all":
+            unavailable.append("earned success (no train/earned_success_count): all successes counted, "
+                               "goals met at reset included")
+    chance = _mean(m["train/met_at_reset_rate"]) if "train/met_at_reset_rate" in m else None
+    eval_chance = _mean(m["eval/met_at_reset_rate"]) if "eval/met_at_reset_rate" in m else None
+    if chance is None:
+        unavailable.append("chance level (no train/met_at_reset_rate)")
 
     eval_success = m.get("eval/success_rate")
     if eval_success is None:
@@ -392,6 +474,13 @@ def _diagnose_one(config: Config, m: Mapping[str, np.ndarray], bounds, th: Thres
         eval_best = float(np.nanmax(eval_success)) if np.isfinite(eval_success).any() else None
         hits = np.flatnonzero(eval_success >= th.solved_level)
         solved_at = int(hits[0]) if hits.size else None
+    eval_earned = m.get("eval/earned_success_rate", eval_success)
+    eval_earned_early = eval_earned_late = z_eval = None
+    if eval_earned is not None:
+        eval_earned_early, eval_earned_late = _mean(eval_earned[early]), _mean(eval_earned[late])
+        n_eval = w * config.num_eval_envs
+        if eval_earned_early is not None and eval_earned_late is not None:
+            z_eval = z_rise(eval_earned_late * n_eval, n_eval, eval_earned_early * n_eval, n_eval)
 
     replay = {}
     for key, name in (("original", "replay/positive_reward_fraction_original"),
@@ -399,6 +488,9 @@ def _diagnose_one(config: Config, m: Mapping[str, np.ndarray], bounds, th: Thres
         replay[key] = _mean(m[name]) if name in m else None
         if name not in m:
             unavailable.append(f"replay success-reward fraction, {key} goals (no {name})")
+    informative = _mean(m["replay/informative_positive_fraction"]) if "replay/informative_positive_fraction" in m else None
+    if informative is None:
+        unavailable.append("informative hindsight (no replay/informative_positive_fraction)")
 
     distance_name = next((n for n in ("eval/final_distance", "train/final_distance") if n in m), None)
     d_start = d_end = slope = None
@@ -432,7 +524,10 @@ def _diagnose_one(config: Config, m: Mapping[str, np.ndarray], bounds, th: Thres
         replay_reward_relabeled=replay["relabeled"], distance_metric=distance_name,
         distance_start=d_start, distance_end=d_end, distance_slope=slope, q_min=q_min, q_max=q_max,
         q_bound_low=lo if bounded else None, q_bound_high=hi if bounded else None, q_margin=margin,
-        action_saturation=saturation, unavailable=tuple(unavailable))
+        action_saturation=saturation, chance_level=chance, eval_chance_level=eval_chance,
+        earned_success_early=earned_early, earned_success_late=earned_late, eval_earned_early=eval_earned_early,
+        eval_earned_late=eval_earned_late, learning_z=z_train, eval_learning_z=z_eval,
+        replay_informative=informative, success_counted=counted, unavailable=tuple(unavailable))
 
     verdict, reasons = _verdict(config, m, evidence, steps, th)
     return Diagnosis(verdict=verdict, reasons=tuple(reasons), evidence=evidence,
@@ -440,7 +535,7 @@ def _diagnose_one(config: Config, m: Mapping[str, np.ndarray], bounds, th: Thres
                      run=_describe(config, evidence, None))
 
 
-def _unstable_reasons(m: Mapping[str, np.ndarray], ev: Evidence, steps: np.ndarray, th: Thresholds) -> list[str]:
+def _non_finite(m: Mapping[str, np.ndarray]) -> list[str]:
     reasons = []
     for name, values in m.items():
         if name in ("env_steps", "grad_steps"):
@@ -448,13 +543,22 @@ def _unstable_reasons(m: Mapping[str, np.ndarray], ev: Evidence, steps: np.ndarr
         bad = np.flatnonzero(~np.isfinite(np.asarray(values, np.float64)))
         if bad.size:
             reasons.append(f"non-finite {name} = {values[bad[0]]} at epoch {bad[0] + 1}")
-    if ev.q_margin is not None:
-        if ev.q_min is not None and ev.q_min < ev.q_bound_low - ev.q_margin:
-            reasons.append(f"Q fell to {ev.q_min:.3g}, below the bound's low end {ev.q_bound_low:.3g} "
-                           f"by more than the margin {ev.q_margin:.3g}")
-        if ev.q_max is not None and ev.q_max > ev.q_bound_high + ev.q_margin:
-            reasons.append(f"Q rose to {ev.q_max:.3g}, above the bound's high end {ev.q_bound_high:.3g} "
-                           f"by more than the margin {ev.q_margin:.3g}")
+    return reasons
+
+
+def _warnings(m: Mapping[str, np.ndarray], ev: Evidence, steps: np.ndarray, th: Thresholds) -> list[str]:
+    """Sustained departures (see the module docstring, verdict 1)."""
+    reasons = []
+    k = th.unstable_epochs
+    if ev.q_margin is not None and "q/mean" in m:
+        q = np.asarray(m["q/mean"], np.float64)
+        for below, side, edge in ((True, "below the bound's low end", ev.q_bound_low),
+                                  (False, "above the bound's high end", ev.q_bound_high)):
+            outside = q < edge - ev.q_margin if below else q > edge + ev.q_margin
+            e = sustained(outside, k)
+            if e is not None:
+                reasons.append(f"mean Q {side} {edge:.3g} by more than the margin {ev.q_margin:.3g} for "
+                               f"{min(k, len(q))} epochs in a row (epoch {e + 1}: {q[e]:.3g})")
     num_epochs = len(steps)
     early = math.ceil(num_epochs / 2)
     for name in ("loss/critic", "grad_norm/critic", "grad_norm/actor"):
@@ -465,12 +569,12 @@ def _unstable_reasons(m: Mapping[str, np.ndarray], ev: Evidence, steps: np.ndarr
         if not reference.size:
             continue
         reference = float(np.median(reference))
-        later = values[early:]
-        over = np.flatnonzero(np.isfinite(later) & (later > th.blowup_factor * reference))
-        if over.size:
-            e = early + int(over[0])
-            reasons.append(f"{name} blew up to {values[e]:.3g} at epoch {e + 1}, over {th.blowup_factor:g}x its "
-                           f"median over the first half, {reference:.3g}")
+        e = sustained(values[early:] > th.blowup_factor * reference, k)
+        if e is not None:
+            e += early
+            reasons.append(f"{name} blew up: over {th.blowup_factor:g}x its median over the first half "
+                           f"({reference:.3g}) for {min(k, num_epochs - early)} epochs in a row (epoch {e + 1}: "
+                           f"{values[e]:.3g})")
     if ev.action_saturation is not None and ev.action_saturation >= th.saturation_level:
         reasons.append(f"actions saturate: {ev.action_saturation:.2f} of late actions have |a| > 0.99 "
                        f"(level {th.saturation_level:g})")
@@ -494,31 +598,60 @@ def _collapse_reason(m: Mapping[str, np.ndarray], th: Thresholds) -> str | None:
     return None
 
 
-def _rising(early: float | None, late: float | None, th: Thresholds) -> bool:
-    return late is not None and early is not None and late >= th.learning_rate and late >= th.learning_factor * early
+def _chance(ev: Evidence) -> str:
+    return "" if ev.chance_level is None else f"; chance level {ev.chance_level:.3f} (goals met at reset)"
+
+
+def _solved(ev: Evidence, th: Thresholds) -> str | None:
+    if ev.eval_success_late is None or ev.eval_success_late < th.solved_level:
+        return None
+    if ev.eval_chance_level is not None and ev.eval_earned_late is not None:
+        if ev.eval_earned_late < th.solved_level * (1.0 - ev.eval_chance_level) - 1e-12:
+            return None  # not solved where it had to be earned: goals met at reset carried it
+        return (f"late eval success {ev.eval_success_late:.3f} >= {th.solved_level:g}, "
+                f"{ev.eval_earned_late:.3f} of it earned (chance level {ev.eval_chance_level:.3f})")
+    return f"late eval success {ev.eval_success_late:.3f} >= {th.solved_level:g}"
 
 
 def _verdict(config: Config, m, ev: Evidence, steps, th: Thresholds) -> tuple[str, list[str]]:
-    reasons = _unstable_reasons(m, ev, steps, th)
-    if reasons:
-        return "unstable", reasons
+    non_finite = _non_finite(m)
+    if non_finite:
+        return "unstable", non_finite
+    warnings_ = _warnings(m, ev, steps, th)
+    solved = _solved(ev, th)
+    if warnings_ and solved is None:
+        return "unstable", warnings_
     collapse = _collapse_reason(m, th)
-    if collapse:
+    if collapse and solved is None:
         return "collapsed", [collapse]
-    if ev.eval_success_late is not None and ev.eval_success_late >= th.solved_level:
-        return "solved", [f"late eval success {ev.eval_success_late:.3f} >= {th.solved_level:g}"]
+    if solved is not None:
+        return "solved", [solved] + [f"warning: {w}" for w in warnings_]
+    earned = "earned " if ev.success_counted == "earned" else ""
     rising = []
-    if _rising(ev.train_success_early, ev.train_success_late, th):
-        rising.append(f"training success rose from {ev.train_success_early:.3f} (early) to "
-                      f"{ev.train_success_late:.3f} (late)")
-    if _rising(ev.eval_success_early, ev.eval_success_late, th):
-        rising.append(f"eval success rose from {ev.eval_success_early:.3f} (early) to "
-                      f"{ev.eval_success_late:.3f} (late)")
+    if ev.learning_z is not None and ev.learning_z >= th.learning_z and ev.earned_success_late > 0:
+        rising.append(f"{earned}training success rose from {ev.earned_success_early:.3f} (early) to "
+                      f"{ev.earned_success_late:.3f} (late), z = {ev.learning_z:.1f} >= {th.learning_z:g}"
+                      + _chance(ev))
+    if ev.eval_learning_z is not None and ev.eval_learning_z >= th.learning_z and ev.eval_earned_late > 0:
+        rising.append(f"{earned}eval success rose from {ev.eval_earned_early:.3f} (early) to "
+                      f"{ev.eval_earned_late:.3f} (late), z = {ev.eval_learning_z:.1f} >= {th.learning_z:g}")
     if rising:
         return "learning", rising
+    not_rising = (f"{earned}successes are not becoming more frequent (late training "
+                  f"{_fmt(ev.earned_success_late, '.3f')}, eval {_fmt(ev.eval_earned_late, '.3f')}"
+                  f"{_chance(ev)})")
+    if ev.replay_informative is not None:
+        if ev.replay_informative >= th.silent_reward_fraction:
+            return "hindsight_only", [f"informative success rewards reach the replay ({ev.replay_informative:.4f} "
+                                      f"of sampled transitions, at least {th.silent_reward_fraction:g}; "
+                                      f"{_fractions(ev)})", not_rising]
+        reached = [f for f in (ev.replay_reward_original, ev.replay_reward_relabeled) if f is not None]
+        what = ("success rewards reach the replay only where the achieved goal did not move"
+                if reached and max(reached) >= th.silent_reward_fraction else
+                "almost no success reward reaches the replay")
+        return "silent", [f"{what} (informative {ev.replay_informative:.4f}, below "
+                          f"{th.silent_reward_fraction:g}; {_fractions(ev)})", not_rising]
     fractions = [f for f in (ev.replay_reward_original, ev.replay_reward_relabeled) if f is not None]
-    not_rising = ("real successes are not becoming more frequent (late training success "
-                  f"{_fmt(ev.train_success_late, '.3f')}, eval {_fmt(ev.eval_success_late, '.3f')})")
     if fractions and max(fractions) >= th.silent_reward_fraction:
         return "hindsight_only", [f"success rewards reach the replay ({_fractions(ev)}, at least "
                                   f"{th.silent_reward_fraction:g})", not_rising]
@@ -543,6 +676,13 @@ def _fractions(ev: Evidence) -> str:
             f"after relabeling {_fmt(ev.replay_reward_relabeled, '.4f')}")
 
 
+def _explore_fields(config: Config) -> str:
+    """The exploration knobs `config.algorithm` accepts (SAC explores by sampling its policy)."""
+    if config.algorithm == "sac":
+        return "random_action_prob, or a higher target_entropy / init_alpha"
+    return "exploration_noise or random_action_prob"
+
+
 def _advice(verdict: str, reasons: list[str], config: Config, ev: Evidence, th: Thresholds) -> list[str]:
     advice = []
     falling = (ev.distance_start is not None and ev.distance_end is not None
@@ -560,7 +700,7 @@ def _advice(verdict: str, reasons: list[str], config: Config, ev: Evidence, th: 
             advice.append("Even relabeled goals almost never count as reached: check the env's compute_reward "
                           "and is_success, or use a larger distance_threshold (env_kwargs).")
         advice.append("A larger success threshold (env_kwargs distance_threshold) makes the first success "
-                      "likelier; more exploration (exploration_noise, random_action_prob) helps once a success "
+                      f"likelier; more exploration ({_explore_fields(config)}) helps once a success "
                       "reward reaches the replay.")
     elif verdict == "hindsight_only":
         if falling:
@@ -568,8 +708,8 @@ def _advice(verdict: str, reasons: list[str], config: Config, ev: Evidence, th: 
                           "it is learning before its first real successes; train longer (num_epochs, or "
                           "`hjax train --resume RUN_DIR --num-epochs N`).")
         else:
-            advice.append("The distance to the goal does not fall: explore more (raise exploration_noise or "
-                          "random_action_prob), or start with a larger distance_threshold as a curriculum.")
+            advice.append(f"The distance to the goal does not fall: explore more (raise {_explore_fields(config)}), "
+                          "or start with a larger distance_threshold as a curriculum.")
         advice.append("More relabeling towards nearby goals (her_strategy='future', a larger replay_k) raises "
                       "the share of useful success rewards.")
     elif verdict == "learning":
@@ -580,6 +720,9 @@ def _advice(verdict: str, reasons: list[str], config: Config, ev: Evidence, th: 
     elif verdict == "solved":
         advice.append(f"Solved: eval success first reached {th.solved_level:g} at "
                       f"{_steps(ev.solved_env_steps)}; a run of about that length would do.")
+        if any(r.startswith("warning:") for r in reasons):
+            advice.append("It is solved, but a warning above says training was not healthy all along: check "
+                          "the curves (hjax.plot) before reusing this configuration.")
     elif verdict == "collapsed":
         advice.append(f"Lower actor_lr/critic_lr (now {config.actor_lr:g}/{config.critic_lr:g}) or tau "
                       f"(now {config.tau:g}), or raise buffer_episodes; the policy near the best epoch may be "
@@ -589,11 +732,15 @@ def _advice(verdict: str, reasons: list[str], config: Config, ev: Evidence, th: 
         if "non-finite" in text or "blew up" in text:
             advice.append(f"Lower the learning rates (actor_lr={config.actor_lr:g}, critic_lr={config.critic_lr:g}), "
                           "check the env for NaN/inf, and keep inputs bounded (obs_clip).")
-        if "Q fell" in text or "Q rose" in text:
+        if "mean Q" in text:
             advice.append("Q left its target bound: keep clip_target=True, lower critic_lr or tau, check the "
                           "env's reward_range.")
         if "saturate" in text:
-            advice.append(f"Actions saturate: raise action_l2 (now {config.action_l2:g}) or lower actor_lr.")
+            if config.algorithm == "sac":
+                advice.append("Actions saturate: lower actor_lr, or a lower target_entropy (less entropy pushes "
+                              "fewer samples to the bounds).")
+            else:
+                advice.append(f"Actions saturate: raise action_l2 (now {config.action_l2:g}) or lower actor_lr.")
     return advice
 
 
@@ -602,7 +749,7 @@ def _median_evidence(items: list[Evidence]) -> Evidence:
     values = {}
     for f in dataclasses.fields(Evidence):
         column = [getattr(e, f.name) for e in items]
-        if f.name == "unavailable" or f.name == "distance_metric":
+        if f.name in ("unavailable", "distance_metric", "success_counted"):
             values[f.name] = column[0]
         elif f.name.endswith("env_steps") and f.name != "env_steps":
             ordered = sorted(column, key=lambda v: math.inf if v is None else v)
@@ -627,14 +774,22 @@ def report(diagnosis: Diagnosis) -> str:
         lines.append("  per seed: " + ", ".join(s.verdict for s in d.per_seed)
                      + "  (numbers below: medians over seeds)")
     lines += [f"  because: {r}" for r in d.reasons]
-    lines.append(f"  first successful training episode: {_steps(ev.first_success_env_steps)}")
+    counted = "earned " if ev.success_counted == "earned" else ""
+    lines.append(f"  first {counted}successful training episode: {_steps(ev.first_success_env_steps)}")
     (a, b, c) = ev.milestones.values()
     lines.append(f"  1 success per 1,000 training episodes: {_steps(a)}; per 100: {_steps(b, 'not reached', '')}; "
                  f"per 10: {_steps(c, 'not reached', '')}")
     lines.append(f"  training success early {_fmt(ev.train_success_early, '.3f')} -> late "
                  f"{_fmt(ev.train_success_late, '.3f')}; eval success early {_fmt(ev.eval_success_early, '.3f')}"
                  f" -> late {_fmt(ev.eval_success_late, '.3f')} (best {_fmt(ev.eval_success_best, '.3f')})")
-    lines.append(f"  replay success-reward fraction (mean over the run): {_fractions(ev)}")
+    if ev.chance_level is not None:
+        lines.append(f"  chance level (goals met at reset): training {ev.chance_level:.3f}, eval "
+                     f"{_fmt(ev.eval_chance_level, '.3f')}; earned success early "
+                     f"{_fmt(ev.earned_success_early, '.3f')} -> late {_fmt(ev.earned_success_late, '.3f')}"
+                     f" (z {_fmt(ev.learning_z, '.1f')}); eval {_fmt(ev.eval_earned_early, '.3f')} -> "
+                     f"{_fmt(ev.eval_earned_late, '.3f')} (z {_fmt(ev.eval_learning_z, '.1f')})")
+    lines.append(f"  replay success-reward fraction (mean over the run): {_fractions(ev)}"
+                 + (f"; informative {ev.replay_informative:.4f}" if ev.replay_informative is not None else ""))
     if ev.distance_metric is not None:
         lines.append(f"  distance to goal ({ev.distance_metric}): early {_fmt(ev.distance_start, '.3g')} -> late "
                      f"{_fmt(ev.distance_end, '.3g')}, slope {_fmt(ev.distance_slope, '.3g')} per 1,000 env steps")

@@ -27,8 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hjax.config import Config
-from hjax.diagnosis import (MILESTONES, Thresholds, env_steps, first_success_epoch, milestone_epoch,
-                            success_counts)
+from hjax.diagnosis import MILESTONES, Thresholds, earned_counts, env_steps, first_success_epoch, milestone_epoch
 
 MODES = ("auto", "bar", "lines", "off")
 ENV_VAR = "HJAX_PROGRESS"
@@ -176,7 +175,8 @@ class Tracker:
 
     def _extend(self, metrics: Mapping[str, np.ndarray]) -> None:
         as_2d = lambda x: np.asarray(x).reshape(self.counts.shape[0], -1)  # noqa: E731
-        counts = success_counts(metrics, self.config.num_envs)
+        counts, counted = earned_counts(metrics, self.config.num_envs)  # earned: goals met at reset do not count
+        self.counted = counted or getattr(self, "counted", None)
         epochs = next(iter(metrics.values())).shape[-1]
         counts = np.zeros((self.counts.shape[0], epochs), np.int64) if counts is None else as_2d(counts)
         self.counts = np.concatenate([self.counts, counts], axis=1)
@@ -224,23 +224,31 @@ class Tracker:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             means = {name: np.nanmean(v, axis=1) for name, v in self.replay.items()}  # per seed
-        known = all(np.isfinite(v).all() for v in means.values())
-        no_reward = known and all(np.all(v < th.silent_reward_fraction) for v in means.values())
+        informative = means.pop(_INFORMATIVE)
+        if np.isfinite(informative).all():  # the run reports it: only informative rewards count
+            no_reward = bool(np.all(informative < th.silent_reward_fraction))
+        else:
+            known = all(np.isfinite(v).all() for v in means.values())
+            no_reward = known and all(np.all(v < th.silent_reward_fraction) for v in means.values())
         if not (no_success or no_reward):
             return None
         why = []
         if no_success:
-            why.append("no successful training episode yet")
+            why.append("no earned successful training episode yet" if self.counted == "earned"
+                       else "no successful training episode yet")
         if no_reward:
-            why.append(f"replay success rewards below {th.silent_reward_fraction:g}")
+            why.append(f"informative replay success rewards below {th.silent_reward_fraction:g}"
+                       if np.isfinite(informative).all() else
+                       f"replay success rewards below {th.silent_reward_fraction:g}")
         original, relabeled = (_fmt4(float(np.mean(means[n])) if np.isfinite(means[n]).all() else None)
-                               for n in _REPLAY_NAMES)
+                               for n in _REPLAY_NAMES[:2])
         return (f"silent for {self._epochs} of {self.config.num_epochs} epochs "
                 f"({int(self.steps[-1]):,} env steps): " + " and ".join(why)
                 + f"; replay success-reward fraction {original} with original goals, {relabeled} after relabeling")
 
 
-_REPLAY_NAMES = ("replay/positive_reward_fraction_original", "replay/positive_reward_fraction")
+_INFORMATIVE = "replay/informative_positive_fraction"
+_REPLAY_NAMES = ("replay/positive_reward_fraction_original", "replay/positive_reward_fraction", _INFORMATIVE)
 
 
 def _fmt4(value: float | None) -> str:
