@@ -31,7 +31,7 @@ _LAZY = {
     "ALGORITHMS": "config", "HER_STRATEGIES": "config", "Config": "config",
     "PRESETS": "presets",
     "Diagnosis": "diagnosis", "diagnose": "diagnosis",
-    "plot": "plotting",
+    "plot": "plotting", "plot_runs": "plotting",
     "CheckpointError": "runs", "RunInUseError": "runs",
     "LoadedRun": "loading", "evaluate": "loading", "load_policy": "loading", "load_run": "loading",
     "NonFiniteError": "result", "Result": "result", "summary": "result",

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure as _MplFigure
+
+
+class Figure(_MplFigure):
+    """A matplotlib Figure that a notebook shows inline by itself (IPython calls `_repr_png_`), with
+    no pyplot state and no `%matplotlib inline` needed."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=90)
+        return buffer.getvalue()
 
 from hjax import runs
 from hjax.diagnosis import Diagnosis, diagnose
