@@ -65,7 +65,7 @@ class Push(PlanarArmEnv):
     beyond contact clearance from the puck in a random direction (`arm_start="near_puck"`, as Fetch starts its gripper near the
     object; random elbow side), or at joint angles uniform in [-pi, pi)^2 (`arm_start="uniform"`,
     where exploration rarely touches the puck and HER's future goals are almost all the puck's
-    start: see README, push results). The reward is sparse
+    start: see docs: Environments, and benchmarks/results/her_ablation_push.md). The reward is sparse
     (0 when the puck is within `distance_threshold` of the goal, else -1) or dense
     (`-||puck - goal||`); success does not end the episode.
 

@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                              epilog=_epilog("train"))
     p_train.add_argument("--num-seeds", type=int, default=None, help="train N seeds at once under vmap")
     p_train.add_argument("--preset", default=None, choices=list(PRESETS),
-                         help="start from this env's measured preset (hjax.PRESETS; README, Presets); "
+                         help="start from this env's measured preset (hjax.PRESETS; docs: Configuration, Presets); "
                               "other options override its fields")
     p_train.add_argument("--run-dir", type=Path, default=None,
                          help="where config, metrics.csv, checkpoints and curves go (default: runs/ENV-HER-TIME)")

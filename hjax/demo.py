@@ -1,6 +1,6 @@
 """The README's main job: train point_mass with HER on the CPU, print progress, plot success.
 
-The run is `hjax.Config.preset("point_mass")` (README, Presets); `--epochs`, `--seed` and
+The run is `hjax.Config.preset("point_mass")` (docs: Configuration, Presets); `--epochs`, `--seed` and
 `--her-strategy` override it.
 
     python -m hjax.demo [--epochs N] [--seed S] [--out runs/demo]

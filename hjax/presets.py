@@ -4,7 +4,7 @@
 given beside them overrides the preset. Each entry says where it was measured and how long it
 took, compile included. How they were chosen:
 
-- point_mass, reach, push, gripper_reach: on the 2-core CPU these notes describe, by
+- point_mass, reach, push, gripper_reach: on a 2-core x86 CPU (benchmarks/README.md), by
   `python -m benchmarks.presets` (each candidate in a fresh process with the compile cache off,
   one seed; `benchmarks/results/presets.md`); the fastest candidate to 90% is the preset.
 - gripper_push, gripper_pick_and_place, gripper_slide: on one H100 GPU by
