@@ -47,6 +47,7 @@ NAMES: tuple[str, ...] = tuple(_REGISTRY)
 # What `from hjax.envs import X` (or `envs.X`) loads lazily, by module.
 _LAZY = {
     "OBS_KEYS": "goal_env", "REWARD_TYPES": "goal_env", "GoalEnv": "goal_env",
+    "MissingMemberError": "goal_env", "REQUIRED_MEMBERS": "goal_env", "missing_members": "goal_env",
     "GripperPickAndPlace": "gripper", "GripperPush": "gripper", "GripperReach": "gripper",
     "GripperSlide": "gripper", "PointMass": "point_mass", "Push": "push", "Reach": "reach",
     "render": "render",
@@ -146,6 +147,7 @@ def make(name: str, **overrides: Any):
     return env
 
 
-__all__ = ["ENTRY_POINT_GROUP", "NAMES", "OBS_KEYS", "REWARD_TYPES", "GoalEnv", "GripperPickAndPlace",
+__all__ = ["ENTRY_POINT_GROUP", "NAMES", "OBS_KEYS", "REQUIRED_MEMBERS", "REWARD_TYPES", "GoalEnv",
+           "MissingMemberError", "missing_members", "GripperPickAndPlace",
            "GripperPush", "GripperReach", "GripperSlide", "PointMass", "Push", "Reach", "factory",
            "is_import_path", "make", "override_names", "register", "render"]

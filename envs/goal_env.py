@@ -11,6 +11,10 @@ Episodes have a fixed length and end by truncation only: reaching the goal does 
 episode (a continuing task, as in Fetch). `state.info["truncation"]` is 1.0 on the step that hits
 `episode_length` and `state.done` equals it, as Brax's `EpisodeWrapper` does, so a learner can
 tell a time limit from a terminal (a goal env has no terminals: learners bootstrap through it).
+
+A subclass provides the members in `REQUIRED_MEMBERS` (GoalEnv's abstract members, its own and
+Brax `Env`'s); building one that leaves any unimplemented raises `MissingMemberError`, which
+names them (`missing_members(cls)` lists them without building anything).
 """
 
 from __future__ import annotations
@@ -53,13 +57,87 @@ def check_positive_int(env: str, field: str, value: Any) -> None:
     check_param(env, field, value, ok, "an integer > 0")
 
 
-class GoalEnv(Env, abc.ABC):
+REQUIRED_MEMBERS: Mapping[str, str] = {
+    "_reset_goal_env": "a method _reset_goal_env(key) returning (physics_state, observation, "
+                       "achieved_goal, desired_goal) for a new episode",
+    "_step_goal_env": "a method _step_goal_env(physics_state, action) returning (physics_state, "
+                      "observation, achieved_goal) one step later",
+    "goal_size": "a property goal_size, the length of the goal vectors",
+    "max_goal_distance": "a property max_goal_distance, an upper bound on ||achieved - desired|| "
+                         "(it bounds the dense reward)",
+    "action_size": "a property action_size, the length of the action vector (actions lie in [-1, 1])",
+    "backend": 'a property backend, a name for what simulates the env ("jnp" for plain jax.numpy)',
+}
+"""What every `GoalEnv` subclass must implement: member name -> what it is. These are exactly
+`GoalEnv`'s abstract members; everything else (reward, metrics, truncation, `reset`, `step`,
+`observation_size`) the base class provides."""
+
+
+def missing_members(cls: type) -> tuple[str, ...]:
+    """The abstract members of `GoalEnv` that the class `cls` leaves unimplemented, sorted;
+    empty when `cls` can be built. Builds nothing."""
+    return tuple(sorted(getattr(cls, "__abstractmethods__", ())))
+
+
+class MissingMemberError(TypeError, ValueError):
+    """A `GoalEnv` subclass was built without every member it needs.
+
+    The message names the class (and its import path) and each missing member with what it is;
+    `env_class` and `missing_members` hold them. A `TypeError`, as Python raises for any abstract
+    class, and a `ValueError`, as `hjax.envs.make` raises for everything else it rejects.
+    """
+
+    def __init__(self, env_class: type, missing: tuple[str, ...]):
+        self.env_class = env_class
+        self.missing_members = tuple(missing)
+        names = " and ".join(", ".join(missing).rsplit(", ", 1))
+        what = "; ".join(REQUIRED_MEMBERS.get(m) or f"{m}, abstract in {_declared_by(env_class, m)}"
+                         for m in missing)
+        # Members an intermediate base class (say PlanarArmEnv) adds are not every GoalEnv's.
+        needs = "every GoalEnv needs" if all(m in REQUIRED_MEMBERS for m in missing) else "its base classes need"
+        super().__init__(f"{env_class.__name__} ({env_class.__module__}:{env_class.__qualname__}) "
+                         f"does not implement {names}, which {needs} ({what})")
+
+
+def _declared_by(cls: type, name: str) -> str:
+    """The base class of `cls` that declares `name` abstract, by import path."""
+    for base in cls.__mro__:
+        if getattr(base.__dict__.get(name), "__isabstractmethod__", False):
+            return f"{base.__module__}:{base.__qualname__}"
+    return "a base class"
+
+
+class _NamesMissingMembers:
+    """Where `GoalEnv`'s `__new__` lives: building a class that misses a required member raises
+    `MissingMemberError` (Python's own check would refuse it too, without saying what the members
+    are for). A base after `GoalEnv` in the MRO, not `GoalEnv` itself, so that
+    `inspect.signature(EnvClass)`, which `hjax.envs.override_names` reads, still finds the nearest
+    `__init__` first (a `__new__` on `GoalEnv` would hide `GoalEnv.__init__`'s keyword-only
+    arguments from a subclass without its own `__init__`)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        missing = missing_members(cls)
+        if missing:
+            raise MissingMemberError(cls, missing)
+        return super().__new__(cls)
+
+
+class GoalEnv(Env, _NamesMissingMembers, abc.ABC):
     """Base class: sparse/dense goal reward, success and distance metrics, truncation.
 
     Subclasses implement `_reset_goal_env` and `_step_goal_env` over their own physics state and
     never compute rewards or time limits themselves: this class does, the same way for every env,
     so the invariants hold by construction and are tested once for all envs.
     """
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: the usual cause for these three is a subclass
+        # whose __init__ never called GoalEnv.__init__.
+        if name in ("distance_threshold", "episode_length", "reward_type"):
+            raise AttributeError(
+                f"{type(self).__name__} has no {name}: its __init__ must call super().__init__("
+                "distance_threshold=..., episode_length=..., reward_type=...)")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __init__(
         self,

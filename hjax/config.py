@@ -71,7 +71,7 @@ class Config:
     # ---- learner ----------------------------------------------------------------------------
     algorithm: str = "td3"
     """Learner: td3 (Fujimoto et al. 2018), ddpg (the HER paper's; Lillicrap et al. 2016) or sac
-    (Haarnoja et al. 2018); README "Which learner" compares them with HER."""
+    (Haarnoja et al. 2018); the docs' Learners page compares them with HER."""
     gamma: float | None = None
     """Discount; None means 1 - 1/episode_length (HER paper: 0.98 for T=50)."""
     tau: float = 0.05
@@ -198,7 +198,7 @@ class Config:
         """The measured preset for the env `name` (`hjax.PRESETS`), with `overrides` applied on top.
 
         `Config.preset("push", seed=3)`; a preset fixes its env, so `env` may not be overridden.
-        What each preset was measured to do: `Config.preset_note(name)` and the README."""
+        What each preset was measured to do: `Config.preset_note(name)` and the docs' Configuration page."""
         if name not in PRESETS:
             raise ValueError(f"invalid preset={name!r}; allowed: one of {', '.join(PRESETS)}")
         if "env" in overrides and overrides["env"] != name:
@@ -231,7 +231,11 @@ class Config:
         try:
             env = envs.make(self.env, **self.env_kwargs)
             object.__setattr__(self, "_env", env)
-        except (ValueError, TypeError) as e:  # the env names the bad override; we name the field
+        except (ValueError, TypeError) as e:  # the env names what is wrong; we name the field to blame
+            # An env class missing a member (envs.goal_env.MissingMemberError) is broken whatever the
+            # overrides, and with no overrides there is nothing but the env to blame.
+            if getattr(e, "missing_members", None) or not self.env_kwargs:
+                raise ValueError(f"invalid env={self.env!r}: {e}") from None
             raise ValueError(f"invalid env_kwargs={dict(self.env_kwargs)!r}: {e}") from None
         for name in ("num_envs", "num_epochs", "grad_steps_per_epoch", "batch_size",
                      "buffer_episodes", "num_eval_envs", "policy_delay"):

@@ -9,7 +9,7 @@ took, compile included. How they were chosen:
   one seed; `benchmarks/results/presets.md`); the fastest candidate to 90% is the preset.
 - gripper_push, gripper_pick_and_place, gripper_slide: on one H100 GPU by
   `python -m benchmarks.gpu_suite --gripper ...` (3 vmapped seeds;
-  `benchmarks/results/gpu/`). They need about a million env steps per seed, which this CPU
+  `benchmarks/results/gpu/`). They need about a million env steps per seed, which a 2-core CPU
   steps at ~1.5e3 per second: these presets are for a GPU, and on a CPU take hours.
 
 Data only: this module imports nothing from hjax (the Config reads it).

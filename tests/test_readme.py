@@ -45,3 +45,20 @@ def test_every_headline_number_is_in_its_results_file():
         none_rows = json.loads((ROOT / "benchmarks" / "results" / f"{none_file}.json").read_text())["rows"]
         assert any(r[0] == "future" and str(r[1]).startswith(cells[1]) for r in her_rows), line
         assert any(r[0] == "none" and str(r[1]).startswith(cells[2]) for r in none_rows), line
+
+
+def test_the_readme_own_task_snippet_runs():
+    """The README's "Your own task" code, as printed, trains (one epoch here)."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Your own task"):]
+    code = section[section.index("```python") + len("```python"):section.index("```\n", section.index("```python") + 9)]
+    assert 'hjax.envs.register("line", Line)' in code and "num_epochs=10" in code
+    code = code.replace("num_epochs=10", "num_epochs=1, num_envs=4, grad_steps_per_epoch=2, hidden_sizes=(8,), "
+                                          "batch_size=16, buffer_episodes=8, num_eval_envs=4")
+    code = code.replace('hjax.envs.register("line", Line)', 'hjax.envs.register("readme_line", Line)')
+    code = code.replace('Config(env="line"', 'Config(env="readme_line"')
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    result = scope["result"]
+    assert int(result.metrics["env_steps"][-1]) == 4 * 20
+    assert result.config.make_env().goal_size == 1
