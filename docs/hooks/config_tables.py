@@ -1,16 +1,32 @@
-"""MkDocs hook: the configuration page's tables, generated from the code at build time.
+"""MkDocs hook: tables generated at build time, from the code and from benchmarks/results/.
 
 `<!-- config-table -->` becomes one row per `hjax.Config` field (name, type, default, the field's
 docstring via `hjax.config.field_docs()`), and `<!-- presets-table -->` one row per preset
 (`hjax.PRESETS`: the fields it sets, and `Config.preset_note(name)`: what it was measured to do).
 Neither import loads JAX or an env, so the hook costs next to nothing. A Config field without a
 docstring fails the build.
+
+Measured figures are never typed into a page: `<!-- results-table: NAME -->` becomes the table of
+`benchmarks/results/NAME.json` (with the machine and the command that measured it), and
+`<!-- results-text: NAME -->` the text file `benchmarks/results/NAME` in a code block. A name
+with no file fails the build.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import sys
+from pathlib import Path
 from typing import Any
+
+# The checkout the docs describe: where hjax is imported from (editable install), whose
+# benchmarks/ holds the results (a copy of docs/ elsewhere, as tests/test_docs.py makes, still
+# reads them).
+ROOT = Path(__import__("hjax").__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from benchmarks import make_docs_results  # noqa: E402  (imported now: plugins may reset sys.path later)
 
 CONFIG_MARKER = "<!-- config-table -->"
 PRESETS_MARKER = "<!-- presets-table -->"
@@ -59,7 +75,23 @@ def presets_table() -> str:
     return "\n".join(rows)
 
 
+RESULTS_MARKER = re.compile(r"<!-- results-(table|text): ([\w./-]+) -->")
+
+
+def results_block(kind: str, name: str) -> str:
+    if kind == "table":
+        path = ROOT / "benchmarks" / "results" / f"{name}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"docs: no results file {path} for <!-- results-table: {name} -->")
+        return f"From `benchmarks/results/{name}.json`.\n\n" + make_docs_results.table(make_docs_results.load(name))
+    path = ROOT / "benchmarks" / "results" / name
+    if not path.is_file():
+        raise FileNotFoundError(f"docs: no results file {path} for <!-- results-text: {name} -->")
+    return f"From `benchmarks/results/{name}`:\n\n```text\n{path.read_text().rstrip()}\n```"
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    markdown = RESULTS_MARKER.sub(lambda m: results_block(m.group(1), m.group(2)), markdown)
     if CONFIG_MARKER in markdown:
         markdown = markdown.replace(CONFIG_MARKER, config_table())
     if PRESETS_MARKER in markdown:
