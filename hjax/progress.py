@@ -226,7 +226,7 @@ class Tracker:
             means = {name: np.nanmean(v, axis=1) for name, v in self.replay.items()}  # per seed
         informative = means.pop(_INFORMATIVE)
         if np.isfinite(informative).all():  # the run reports it: only informative rewards count
-            no_reward = bool(np.all(informative < th.silent_reward_fraction))
+            no_reward = bool(np.all(informative < th.informative_fraction))
         else:
             known = all(np.isfinite(v).all() for v in means.values())
             no_reward = known and all(np.all(v < th.silent_reward_fraction) for v in means.values())
@@ -237,7 +237,7 @@ class Tracker:
             why.append("no earned successful training episode yet" if self.counted == "earned"
                        else "no successful training episode yet")
         if no_reward:
-            why.append(f"informative replay success rewards below {th.silent_reward_fraction:g}"
+            why.append(f"informative replay success rewards below {th.informative_fraction:g}"
                        if np.isfinite(informative).all() else
                        f"replay success rewards below {th.silent_reward_fraction:g}")
         original, relabeled = (_fmt4(float(np.mean(means[n])) if np.isfinite(means[n]).all() else None)

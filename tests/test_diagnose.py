@@ -648,7 +648,7 @@ def test_a_climb_from_chance_is_learning_and_a_return_to_chance_is_not():
 def test_an_untouched_object_reads_silent_not_hindsight_only():
     """Without HER on push, the original-goal positives sit at chance (every one a cube lying on
     its goal from the start): success rewards, none informative."""
-    level = dg.SILENT_REWARD_FRACTION
+    level = dg.INFORMATIVE_FRACTION
     below = chance_history(informative=level * (1 - 1e-6))
     at = chance_history(informative=level)
     d = dg.diagnose_metrics(gripper_cfg(her_strategy="none"), below)
