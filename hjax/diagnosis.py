@@ -695,8 +695,13 @@ def _advice(verdict: str, reasons: list[str], config: Config, ev: Evidence, th: 
                and ev.distance_end < 0.8 * ev.distance_start)
     if verdict == "silent":
         if config.her_strategy == "none":
-            advice.append("Turn HER on (her_strategy='future'): with the original goals alone almost no "
-                          "replayed transition carries a success reward.")
+            if (ev.replay_reward_original or 0.0) >= th.silent_reward_fraction and ev.chance_level:
+                advice.append("Turn HER on (her_strategy='future'): with the original goals alone the only "
+                              f"success rewards are goals met at reset (chance level {ev.chance_level:.3f}), "
+                              "where nothing moved: nothing to learn from.")
+            else:
+                advice.append("Turn HER on (her_strategy='future'): with the original goals alone almost no "
+                              "replayed transition carries a success reward.")
         elif config.her_strategy == "random":
             advice.append("Use her_strategy='future' (or 'final', 'episode'): goals achieved in other episodes "
                           "rarely lie next to this episode's states.")
