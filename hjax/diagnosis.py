@@ -202,10 +202,13 @@ def success_counts(metrics: Mapping[str, np.ndarray], num_envs: int) -> np.ndarr
 
 def earned_counts(metrics: Mapping[str, np.ndarray], num_envs: int) -> tuple[np.ndarray | None, str | None]:
     """Earned successful training episodes per epoch (goal not met at reset) and "earned"; for a
-    history without `train/earned_success_count`, all successes and "all"; (None, None) without
-    either."""
-    if "train/earned_success_count" in metrics:
-        return np.rint(np.asarray(metrics["train/earned_success_count"], np.float64)).astype(np.int64), "earned"
+    history without `train/earned_success_count` for every epoch, all successes and "all";
+    (None, None) without either."""
+    earned = np.asarray(metrics.get("train/earned_success_count", np.nan), np.float64)
+    if "train/earned_success_count" in metrics and np.isfinite(earned).all():
+        return np.rint(earned).astype(np.int64), "earned"
+    # Not reported, or not for every epoch (a run resumed from a checkpoint written before the
+    # metric existed has NaN there): count all successes, for every epoch alike.
     counts = success_counts(metrics, num_envs)
     return counts, (None if counts is None else "all")
 

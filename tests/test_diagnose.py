@@ -692,3 +692,14 @@ def test_advice_names_only_fields_the_learner_accepts(algorithm):
         assert not named & rejected, (d.verdict, named & rejected, d.advice)
         seen.add(d.verdict)
     assert {"hindsight_only", "silent", "unstable", "collapsed", "solved"} <= seen
+
+
+def test_a_history_resumed_from_before_earned_success_counts_all_successes(recwarn):
+    """A run resumed from an older checkpoint has NaN earned counts for its first epochs: the
+    diagnosis counts all successes for every epoch alike, and says so."""
+    m = chance_history(earned=np.full(40, 0.05))
+    m["train/earned_success_count"][:10] = np.nan
+    d = dg.diagnose_metrics(gripper_cfg(), m)
+    assert d.evidence.success_counted == "all"
+    assert any("earned success" in u for u in d.evidence.unavailable)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
