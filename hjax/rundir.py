@@ -83,7 +83,7 @@ def claim(run_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
     the old run with `remove_run` once the new one is known to fit (before anything compiles)."""
     run_dir = Path(run_dir)
     check_free(run_dir, resume=resume, overwrite=overwrite)
-    if not lock:
+    if not lock or (resume and not run_dir.is_dir()):  # nothing to resume: the caller says so
         return Claim(run_dir, None)
     run_dir.mkdir(parents=True, exist_ok=True)
     file_lock = FileLock(str(run_dir / LOCK_FILE))

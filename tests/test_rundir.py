@@ -142,6 +142,7 @@ def test_the_lock_is_released_after_a_run_and_after_an_error(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(hjax.CheckpointError):
         hjax.train(tiny(), resume=run, progress_bar=False)  # no run there: refused, lock released
+    assert not run.exists()  # and no empty directory left behind
     hjax.train(tiny(num_epochs=2), run_dir=run, progress_bar=False, verbose=False)
     claim = rundir.claim(run, resume=True)  # would time out if the run still held it
     claim.release()
