@@ -104,11 +104,13 @@ def make_sac(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_
         return jnp.mean(jnp.square(q1 - target)) + jnp.mean(jnp.square(q2 - target)), q1
 
     def actor_loss(actor_params, critic_params, log_alpha, batch: Batch, noise: jax.Array):
-        """`mean(alpha * log pi(a|s) - min(Q1, Q2)(s, a))`, a reparameterised (SAC Eq. 7)."""
-        action, log_prob = sample(actor_params, batch.inputs, noise)
+        """`mean(alpha * log pi(a|s) - min(Q1, Q2)(s, a))`, a reparameterised (SAC Eq. 7). Aux:
+        log pi of the samples, and the deterministic action `tanh(mean)` the metrics read."""
+        mean, log_std = actor.apply(actor_params, batch.inputs)
+        action, log_prob = tanh_gaussian_sample(mean, log_std, noise)
         q1, q2 = critic.apply(critic_params, batch.inputs, action)
         loss = jnp.mean(jax.lax.stop_gradient(jnp.exp(log_alpha)) * log_prob - jnp.minimum(q1, q2))
-        return loss, (action, log_prob)
+        return loss, (jnp.tanh(mean), log_prob)
 
     def critic_step(state: SACState, batch: Batch, key: jax.Array) -> tuple[SACState, dict]:
         noise = jax.random.normal(key, batch.action.shape, batch.action.dtype)
@@ -120,7 +122,7 @@ def make_sac(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_
     def actor_step(state: SACState, batch: Batch, key: jax.Array) -> tuple[SACState, dict]:
         """Policy step, then the temperature step on the same samples' log pi, then Polyak."""
         noise = jax.random.normal(key, batch.action.shape, batch.action.dtype)
-        actor_params, actor_opt_state, loss, (action, log_prob), grads = gradient_step(
+        actor_params, actor_opt_state, loss, (mean_action, log_prob), grads = gradient_step(
             actor_loss, actor_opt, state.actor_params, state.actor_opt_state, state.critic_params,
             state.log_alpha, batch, noise)
         log_alpha, alpha_opt_state, loss_alpha, _, _ = gradient_step(
@@ -130,7 +132,9 @@ def make_sac(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_
             actor_params=actor_params, actor_opt_state=actor_opt_state, log_alpha=log_alpha,
             alpha_opt_state=alpha_opt_state,
             target_critic_params=polyak(state.target_critic_params, state.critic_params, tau))
-        metrics = {**actor_metrics(loss, grads, action), "loss/alpha": loss_alpha,
+        # Saturation and |a| of the deterministic action (what evaluation plays), as for TD3 and
+        # DDPG: a sample near the bounds is exploration, a mean action there is a saturated policy.
+        metrics = {**actor_metrics(loss, grads, mean_action), "loss/alpha": loss_alpha,
                    "policy/entropy": -jnp.mean(log_prob), "policy/alpha": jnp.exp(log_alpha)}
         return state, metrics
 

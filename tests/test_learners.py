@@ -173,11 +173,17 @@ def test_sac_losses_match_numpy():
     _close(loss, np.mean((c1 - y) ** 2) + np.mean((c2 - y) ** 2))
     _close(q1, c1)
 
-    actor_loss, (action, log_prob) = sac.actor_loss(state.actor_params, other.critic_params, log_alpha, batch, noise)
+    actor_loss, (mean_action, log_prob) = sac.actor_loss(state.actor_params, other.critic_params, log_alpha, batch,
+                                                         noise)
     pi, logp = _np_sample(state.actor_params, x, eps)
     _close(actor_loss, np.mean(0.3 * logp - np.minimum(*np_twin_critic(other.critic_params, x, pi))))
-    _close(action, pi, atol=1e-6)
+    pi_mean, _ = _np_sample(state.actor_params, x, np.zeros_like(eps))  # tanh(mean): the deterministic action
+    _close(mean_action, pi_mean, atol=1e-6)
     _close(log_prob, logp, atol=1e-4)
+    # the actor step's action metrics read that deterministic action, not the samples
+    _, m = sac.actor_step(state.replace(log_alpha=log_alpha), batch, jax.random.PRNGKey(9))
+    _close(m["action/abs_mean"], np.mean(np.abs(pi_mean)), atol=1e-6)
+    _close(m["action/saturation"], np.mean(np.abs(pi_mean) > 0.99), atol=1e-6)
 
 
 def test_alpha_loss_matches_numpy():
