@@ -692,8 +692,34 @@ def _explore_fields(config: Config) -> str:
     return "exploration_noise or random_action_prob"
 
 
+_RUN_FIELDS = ("num_epochs", "seed", "chunk_epochs", "data_shards", "num_devices", "seed_devices")
+
+
+def _short_preset_run(config: Config, ev: Evidence) -> str | None:
+    """Advice for a run of `config.env`'s preset (every learning field as measured) stopped
+    before the epoch at which that preset first reached 90%; None otherwise."""
+    from hjax.presets import EPOCHS_TO_90, PRESETS
+
+    if config.env not in PRESETS or EPOCHS_TO_90.get(config.env) is None:
+        return None
+    preset = Config.preset(config.env).to_dict()
+    mine = config.to_dict()
+    if any(mine[k] != v for k, v in preset.items() if k not in _RUN_FIELDS):
+        return None
+    needed = EPOCHS_TO_90[config.env]
+    if ev.epochs >= needed:
+        return None
+    return (f"This run stopped at epoch {ev.epochs}, and the {config.env} preset first reached 90% at epoch "
+            f"{needed} when measured (Config.preset_note({config.env!r})): train longer before changing "
+            f"exploration (`hjax train --resume RUN_DIR --num-epochs {max(needed, config.num_epochs)}`; "
+            "chunk_epochs must divide both lengths).")
+
+
 def _advice(verdict: str, reasons: list[str], config: Config, ev: Evidence, th: Thresholds) -> list[str]:
     advice = []
+    short = _short_preset_run(config, ev) if verdict in ("silent", "hindsight_only", "learning") else None
+    if short is not None:
+        return [short]
     falling = (ev.distance_start is not None and ev.distance_end is not None
                and ev.distance_end < 0.8 * ev.distance_start)
     if verdict == "silent":

@@ -62,3 +62,11 @@ MEASURED: Mapping[str, str] = MappingProxyType({
                      "90% not measured",
 })
 """env name -> what its preset was measured to do, and where."""
+
+EPOCHS_TO_90: Mapping[str, int | None] = MappingProxyType({
+    "point_mass": 31, "reach": 15, "push": 173, "gripper_reach": 2, "gripper_push": 25,
+    "gripper_pick_and_place": None, "gripper_slide": None,
+})
+"""env name -> the epoch at which its preset first reached 90% eval success when measured (the
+`MEASURED` line says where); None: not measured. `hjax.diagnose` reads it to tell a preset run
+stopped before that epoch to train longer rather than to explore more."""

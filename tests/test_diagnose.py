@@ -703,3 +703,23 @@ def test_a_history_resumed_from_before_earned_success_counts_all_successes(recwa
     assert d.evidence.success_counted == "all"
     assert any("earned success" in u for u in d.evidence.unavailable)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_a_preset_run_stopped_too_early_is_told_to_train_longer():
+    """The point_mass preset first reached 90% at epoch 31 when measured: a 5-epoch run of it that
+    has not learned yet gets that, not "explore more"; a config of its own keeps today's advice."""
+    from hjax.presets import EPOCHS_TO_90, MEASURED
+
+    for env, epochs in EPOCHS_TO_90.items():  # the table agrees with the measurement notes
+        assert epochs is None or f"epoch {epochs} " in MEASURED[env], env
+    flat = history(5, 64, eval__final_distance=np.ones(5), train__final_distance=np.ones(5))
+    preset_run = hjax.Config.preset("point_mass", num_epochs=5)
+    d = dg.diagnose_metrics(preset_run, flat)
+    assert d.verdict == "hindsight_only"
+    assert d.advice == (d.advice[0],) and "first reached 90% at epoch 31" in d.advice[0]
+    assert "explore more" not in " ".join(d.advice)
+    own = preset_run.replace(hidden_sizes=(32, 32))
+    assert "explore more" in " ".join(dg.diagnose_metrics(own, flat).advice)
+    long_enough = hjax.Config.preset("point_mass", num_epochs=40)
+    assert "explore more" in " ".join(dg.diagnose_metrics(long_enough, history(40, 64, eval__final_distance=np.ones(40),
+                                                                           train__final_distance=np.ones(40))).advice)
