@@ -303,7 +303,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     """Each run's report (recomputed from config.json and metrics.csv, so runs written before
     diagnosis.json existed work too); status 2 if any directory is missing or not a run."""
-    from hjax import runs
     from hjax.diagnosis import diagnose
 
     status = 0

@@ -160,6 +160,7 @@ class Tracker:
         self.replay = {name: np.zeros((num_seeds or 1, 0)) for name in _REPLAY_NAMES}
         self.reported: set = set()
         self.silence_checked = False
+        self.counted: str | None = None  # "earned" or "all": what the success counts are
         if history:
             self._extend(history)
             self.reported = {key for key, _, _ in self._reached()}
@@ -176,7 +177,7 @@ class Tracker:
     def _extend(self, metrics: Mapping[str, np.ndarray]) -> None:
         as_2d = lambda x: np.asarray(x).reshape(self.counts.shape[0], -1)  # noqa: E731
         counts, counted = earned_counts(metrics, self.config.num_envs)  # earned: goals met at reset do not count
-        self.counted = counted or getattr(self, "counted", None)
+        self.counted = counted or self.counted
         epochs = next(iter(metrics.values())).shape[-1]
         counts = np.zeros((self.counts.shape[0], epochs), np.int64) if counts is None else as_2d(counts)
         self.counts = np.concatenate([self.counts, counts], axis=1)

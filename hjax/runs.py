@@ -359,11 +359,7 @@ class Checkpointer:
             if key not in have or key not in want:
                 side = "is missing from the checkpoint" if key not in have else "is in the checkpoint only"
                 raise CheckpointError(f"checkpoint {where} does not fit this config: {key} {side}")
-            t, r = want[key], have[key]
-            t_dtype, r_dtype = (np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype for x in (t, r))
-            if np.shape(t) != np.shape(r) or t_dtype != r_dtype:
-                raise CheckpointError(f"checkpoint {where}: {key} is {r_dtype}{list(np.shape(r))}, this config "
-                                      f"expects {t_dtype}{list(np.shape(t))}")
+            _check_leaf(want[key], have[key], key, where)
         raise CheckpointError(f"checkpoint {where} reads, but not into this config's state")
 
     def _read_meta(self, epoch: int) -> dict:
@@ -477,13 +473,17 @@ def _restore_target(leaf):
 
 
 def _check_shapes(target, restored, where) -> None:
-    t_leaves, t_def = jax.tree.flatten_with_path(target)
+    t_leaves, _ = jax.tree.flatten_with_path(target)
     r_leaves = jax.tree.leaves(restored)
     if len(t_leaves) != len(r_leaves):
         raise CheckpointError(f"checkpoint {where} has a different structure than this config expects")
     for (path, t), r in zip(t_leaves, r_leaves):
-        t_dtype, r_dtype = (np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype for x in (t, r))
-        if np.shape(t) != np.shape(r) or t_dtype != r_dtype:
-            raise CheckpointError(f"checkpoint {where}: {jax.tree_util.keystr(path)} is "
-                                  f"{r_dtype}{list(np.shape(r))}, this config expects "
-                                  f"{t_dtype}{list(np.shape(t))}")
+        _check_leaf(t, r, jax.tree_util.keystr(path), where)
+
+
+def _check_leaf(target, restored, key: str, where) -> None:
+    """`CheckpointError` naming `key` when the restored leaf's shape or dtype is not the target's."""
+    t_dtype, r_dtype = (np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype for x in (target, restored))
+    if np.shape(target) != np.shape(restored) or t_dtype != r_dtype:
+        raise CheckpointError(f"checkpoint {where}: {key} is {r_dtype}{list(np.shape(restored))}, this config "
+                              f"expects {t_dtype}{list(np.shape(target))}")

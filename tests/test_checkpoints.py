@@ -5,8 +5,6 @@ line and `resume` falls back to the newest readable one, or to the epoch a user 
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import jax

@@ -4,7 +4,6 @@ a hint, a user's env by import path or entry point, env steps per seed, `--help`
 and `plot`/`summary`/`diagnose`/`load_policy`/`evaluate` taking a Result or a run directory."""
 
 import dataclasses
-import io
 import pydoc
 import shlex
 import subprocess

@@ -3,10 +3,8 @@ refuses (before anything compiles) or resumes, `overwrite` deletes the old run w
 second writer is refused while the first holds the lock."""
 
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
