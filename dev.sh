@@ -13,6 +13,9 @@ if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stam
   .venv/bin/python -m pip install --quiet -e ".[test]"
   touch "$stamp"
 fi
+# Gymnasium-Robotics' Fetch envs, the gripper tasks' reference (hjax.fetch), live in a virtual
+# environment of their own beside .venv; the harness creates it on first use.
+export HJAX_FETCH_VENV=${HJAX_FETCH_VENV:-$PWD/.venv-fetch}
 cmd=${1:-}
 shift || true
 case "$cmd" in

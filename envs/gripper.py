@@ -25,7 +25,18 @@ Contacts: only the pairs the tasks need (fingers-object and object-table). The g
 reach the table: its z joint is limited so the fingertips stay 1 mm above it, so gripper-table
 contacts are never needed. Fingers never touch each other (Fetch excludes that pair too).
 
-Not in the model: the robot's arm, body, and the table's edge (the table is an infinite plane).
+Fetch's world frame. Observations and goals are in the frame and units of Gymnasium-Robotics'
+Fetch envs (table top at z = 0.4 m, the gripper starting where Fetch's does, finger order (r, l),
+Fetch's Euler convention), so that the same state gives the same observation vector in both and
+a policy trained here plays Fetch's envs unchanged (`hjax.fetch`, `hjax eval RUN_DIR --fetch`).
+The physics runs in a local frame: the table top at z = 0 and the gripper's start above the
+origin; `GripperEnv.origin` is where that origin lies in Fetch's frame. The gripper starts at
+Fetch's measured start per task: high (13.5 cm above the table) for reach and pick-and-place,
+low for push and slide (Fetch's `gripper_extra_height` 0 and -0.02: grip point 1.4 and 1.3 cm
+above the table there, 1.95 cm here, where the fingertips stop 1 mm above the table).
+
+Not in the model: the robot's arm and body, the table's edges (the table is an infinite plane)
+and the arm's reach limit; slide's puck is a block, not Fetch's cylinder.
 """
 
 from __future__ import annotations
@@ -83,9 +94,18 @@ FINGER_MASS = 0.1  # kg (Fetch's 4 kg fingers ride on a 7-DoF arm; here they rid
 # The gripper body and its drive (see the module docstring).
 GRIPPER_MASS = 1.5175  # kg, Fetch's gripper_link inertial mass
 GRIP_TIME_CONSTANT = 0.02  # s, Fetch's mocap weld solref="0.02 1" (critically damped)
-GRIPPER_START_HEIGHT = 0.135  # m above the table (Fetch reset: grip z 0.5347 m, table top 0.4 m)
 Z_MIN = -FINGER_BOTTOM + 0.001  # the grip point's lowest height: fingertips 1 mm above the table
 Z_MAX = 0.6  # m, above every goal (Fetch's air goals reach 0.45 m above the object's rest)
+
+# Fetch's world frame (Gymnasium-Robotics 1.4.2, Fetch*-v4, measured after reset by
+# `hjax.fetch`: `initial_gripper_xpos`, the grip site's position at the episode start).
+TABLE_TOP = 0.4  # m: the table top's z in Fetch's frame (table0 at z 0.2, half-height 0.2)
+FETCH_GRIPPER_START = {
+    "reach": (1.34183502, 0.74910104, 0.53472395),
+    "pick_and_place": (1.34193502, 0.74910105, 0.53472396),
+    "push": (1.34554063, 0.74902434, 0.41361671),
+    "slide": (0.99273044, 0.74904078, 0.41266144),
+}
 
 # Start and goal distributions (Fetch fetch_env.py `_reset_sim`, `_sample_goal`).
 OBJECT_RANGE = 0.15  # m: object xy = gripper start + U(-0.15, 0.15)^2 (push, pick_and_place)
@@ -194,13 +214,22 @@ MAX_GOAL_DISTANCE = 3.0  # m: bounds ||achieved - desired|| (workspace, a slid p
 
 
 def quat_to_euler(quat: jax.Array) -> jax.Array:
-    """(roll, pitch, yaw) in radians of a unit quaternion (w, x, y, z): the rotation is
-    Rz(yaw) Ry(pitch) Rx(roll), the convention of Fetch's `rotations.mat2euler` output order."""
+    """Fetch's Euler angles of a unit quaternion (w, x, y, z): Gymnasium-Robotics'
+    `rotations.mat2euler` of its rotation matrix M, which reads
+    (-atan2(M12, M22), -atan2(-M02, cy), -atan2(M01, M00)) with cy = sqrt(M22^2 + M12^2), and
+    (0, -atan2(-M02, cy), -atan2(-M10, M11)) where cy <= 4 eps (gimbal lock). For a rotation
+    about z alone the last angle is the yaw; a tilted cube reads other angles than a roll-pitch-
+    yaw decomposition would (checked against the reference in tests/test_fetch_parity.py)."""
     w, x, y, z = quat[0], quat[1], quat[2], quat[3]
-    roll = jnp.arctan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
-    pitch = jnp.arcsin(jnp.clip(2 * (w * y - z * x), -1.0, 1.0))
-    yaw = jnp.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-    return jnp.stack([roll, pitch, yaw])
+    m00, m01, m02 = 1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)
+    m10, m11, m12 = 2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)
+    m22 = 1 - 2 * (x * x + y * y)
+    cy = jnp.sqrt(m22 * m22 + m12 * m12)
+    regular = cy > 4 * np.finfo(np.float64).eps  # Fetch's _EPS4
+    first = jnp.where(regular, -jnp.arctan2(m12, m22), 0.0)
+    second = -jnp.arctan2(-m02, cy)
+    third = jnp.where(regular, -jnp.arctan2(m01, m00), -jnp.arctan2(-m10, m11))
+    return jnp.stack([first, second, third])
 
 
 def quat_rotate(quat: jax.Array, v: jax.Array) -> jax.Array:
@@ -229,6 +258,8 @@ class GripperEnv(GoalEnv):
     DEFAULT_ITERATIONS = DEFAULT_ITERATIONS
     DEFAULT_LS_ITERATIONS = DEFAULT_LS_ITERATIONS
 
+    VERSION = 2  # 2: Fetch's world frame, finger order and Euler angles; per-task start (hjax 0.3)
+
     def __init__(self, *, distance_threshold: float = DISTANCE_THRESHOLD,
                  episode_length: int = EPISODE_LENGTH, reward_type: str = "sparse",
                  n_frames: int = DEFAULT_N_FRAMES, iterations: int | None = None,
@@ -247,8 +278,13 @@ class GripperEnv(GoalEnv):
         self.mj_model = mujoco.MjModel.from_xml_string(self.xml)
         self.mjx_model = mjx.put_model(self.mj_model, impl="jax")
         rest = PUCK_HALF_HEIGHT if self.TASK == "slide" else OBJECT_HALF_SIZE
-        self.object_rest_height = rest  # m, the object's centre on the table
-        self.gripper_start = np.array([0.0, 0.0, GRIPPER_START_HEIGHT], np.float32)
+        self.object_rest_height = rest  # m, the object's centre above the table top
+        fetch_start = np.asarray(FETCH_GRIPPER_START[self.TASK], np.float64)
+        # Where the physics frame's origin lies in Fetch's frame (observations and goals are
+        # reported in Fetch's frame: physics position + origin).
+        self.origin = np.array([fetch_start[0], fetch_start[1], TABLE_TOP], np.float32)
+        start_height = max(float(fetch_start[2]) - TABLE_TOP, Z_MIN)  # Fetch's, fingertips above the table
+        self.gripper_start = np.array([0.0, 0.0, start_height], np.float32)  # physics frame
 
     # ---- what a task provides ------------------------------------------------------------------
 
@@ -297,9 +333,9 @@ class GripperEnv(GoalEnv):
     # ---- the GoalEnv hooks ---------------------------------------------------------------------
 
     def _reset_goal_env(self, key):
-        object_xy, goal = self._sample_start(key)
+        object_xy, goal = self._sample_start(key)  # physics frame
         data = self.data_at(self.start_qpos(object_xy))
-        return data, self._observe(data), self._achieved(data), goal.astype(jnp.float32)
+        return data, self._observe(data), self._achieved(data), (goal + jnp.asarray(self.origin)).astype(jnp.float32)
 
     def _step_goal_env(self, data, action):
         data = self.physics_step(data, action)
@@ -318,20 +354,27 @@ class GripperEnv(GoalEnv):
 
     def observe(self, q: jax.Array, v: jax.Array) -> jax.Array:
         """Fetch's observation (`fetch_env.py` `_get_obs`) at joint positions `q` and velocities
-        `v`: velocities are per env step (multiplied by dt)."""
+        `v`, in Fetch's world frame: positions + `origin`, fingers in Fetch's order (r, l),
+        Fetch's Euler angles, velocities per env step (multiplied by dt)."""
         dt = self.dt
-        grip, fingers = q[GRIP], q[FINGERS]
-        grip_vel, finger_vel = v[GRIP] * dt, v[FINGERS] * dt
+        origin = jnp.asarray(self.origin)
+        grip, fingers = q[GRIP] + origin, q[FINGERS][::-1]
+        grip_vel, finger_vel = v[GRIP] * dt, v[FINGERS][::-1] * dt
         if not self.HAS_OBJECT:
             return jnp.concatenate([grip, fingers, grip_vel, finger_vel]).astype(jnp.float32)
-        obj, quat = q[OBJECT_POS], q[OBJECT_QUAT]
+        obj, quat = q[OBJECT_POS] + origin, q[OBJECT_QUAT]
         obj_vel = v[OBJECT_VEL] * dt - grip_vel  # relative to the gripper, as in Fetch
         obj_angvel = quat_rotate(quat, v[OBJECT_ANGVEL]) * dt  # world frame (Fetch's xvelr)
-        return jnp.concatenate([grip, obj, obj - grip, fingers, quat_to_euler(quat), obj_vel,
+        return jnp.concatenate([grip, obj, q[OBJECT_POS] - q[GRIP], fingers, quat_to_euler(quat), obj_vel,
                                 obj_angvel, grip_vel, finger_vel]).astype(jnp.float32)
 
     def _achieved(self, data) -> jax.Array:
-        return (data.qpos[OBJECT_POS] if self.HAS_OBJECT else data.qpos[GRIP]).astype(jnp.float32)
+        pos = data.qpos[OBJECT_POS] if self.HAS_OBJECT else data.qpos[GRIP]
+        return (pos + jnp.asarray(self.origin)).astype(jnp.float32)
+
+    def to_physics(self, position: jax.Array) -> jax.Array:
+        """A position in Fetch's frame (an observation's or a goal's) in the physics frame."""
+        return jnp.asarray(position) - jnp.asarray(self.origin)
 
     # ---- start and goal distributions (Fetch `_reset_sim`, `_sample_goal`) ---------------------
 
@@ -383,8 +426,9 @@ _PARAMETERS = """
 class GripperReach(GripperEnv):
     """Move the gripper to a goal in the air (FetchReach).
 
-    Observation (10,): gripper position (3), finger positions (2), gripper velocity (3, m per
-    step), finger velocities (2, m per step). `achieved_goal`: the gripper's position (3,).
+    Observation (10,), in Fetch's world frame: gripper position (3), finger positions (2, Fetch's
+    order r, l), gripper velocity (3, m per step), finger velocities (2, m per step).
+    `achieved_goal`: the gripper's position (3,).
     `desired_goal`: the gripper's start + U(-0.15, 0.15)^3 m (Fetch target_range=0.15; the
     lowest goals lie 1.5 cm below the table top, within the threshold of reachable points, as
     in Fetch). The fingers are held closed; `action[3]` is ignored.
@@ -399,11 +443,11 @@ class GripperReach(GripperEnv):
 
 
 _OBJECT_OBS = """
-    Observation (25,), Fetch's order: gripper position (3), object position (3), object minus
-    gripper position (3), finger positions (2), object rotation as Euler angles (3), object
-    linear velocity relative to the gripper (3), object angular velocity (3), gripper linear
-    velocity (3), finger velocities (2); velocities in units per env step (multiplied by dt =
-    0.04 s), as in Fetch. `achieved_goal`: the object's position (3,).
+    Observation (25,), Fetch's order, frame and units: gripper position (3), object position (3),
+    object minus gripper position (3), finger positions (2, r then l), object rotation as Fetch's
+    Euler angles (3, `quat_to_euler`), object linear velocity relative to the gripper (3), object
+    angular velocity (3), gripper linear velocity (3), finger velocities (2); velocities per env
+    step (multiplied by dt = 0.04 s). `achieved_goal`: the object's position (3,).
     The object starts at rest, uniform in a square around the gripper's start (half-side
     `{range}` m), at least 0.1 m (xy) from it (Fetch obj_range={range}).
 """
@@ -470,7 +514,7 @@ class GripperPickAndPlace(GripperEnv):
 
 
 # ---- scripted controllers: the tasks are feasible with this physics ----------------------------
-# Stateless feedback laws on Fetch's observation (one env; batch with vmap). Tests and
+# Stateless feedback laws on Fetch's observation, in Fetch's frame (one env; batch with vmap). Tests and
 # benchmarks use them to prove the tasks can be solved, and `envs.render` to show an episode.
 
 SAFE_HEIGHT = 0.06  # m above the object's centre: open fingers pass over the cube
@@ -504,12 +548,12 @@ def pick_and_place_policy(obs) -> jax.Array:
     gap = fingers.sum()
     gripping = ((gap < 2 * OBJECT_HALF_SIZE + 0.005) & (gap > OBJECT_HALF_SIZE)
                 & (jnp.linalg.norm(obj - grip) < HOLD_TOLERANCE))
-    settled = (jnp.abs(finger_vel).max() < 2e-4) | (obj[2] > OBJECT_HALF_SIZE + ALIGNED)
+    settled = (jnp.abs(finger_vel).max() < 2e-4) | (obj[2] > TABLE_TOP + OBJECT_HALF_SIZE + ALIGNED)
     holding = gripping & settled  # carry once the fingers have stopped on the cube
     # Carry: lift off the table first, travel above the goal's height, then lower onto it.
     far = jnp.linalg.norm(goal[:2] - obj[:2]) > 2 * ALIGNED
-    lifted = obj[2] > OBJECT_HALF_SIZE + CARRY_HEIGHT - ALIGNED
-    carry_z = jnp.where(far, jnp.maximum(goal[2], OBJECT_HALF_SIZE + CARRY_HEIGHT), goal[2])
+    lifted = obj[2] > TABLE_TOP + OBJECT_HALF_SIZE + CARRY_HEIGHT - ALIGNED
+    carry_z = jnp.where(far, jnp.maximum(goal[2], TABLE_TOP + OBJECT_HALF_SIZE + CARRY_HEIGHT), goal[2])
     carry_xy = jnp.where(lifted | ~far, goal[:2], obj[:2])
     carry = jnp.concatenate([carry_xy, carry_z[None]]) - (obj - grip)
     approach = jnp.concatenate([obj[:2], obj[2:] + SAFE_HEIGHT])

@@ -80,7 +80,7 @@ def _html(env: PlanarArmEnv | GripperEnv, frames: Sequence[Any]) -> str:
     for frame in frames:
         if isinstance(env, GripperEnv):  # MJX data: body 0 is the world
             pos, rot = frame.pipeline_state.xpos[1:], frame.pipeline_state.xquat[1:]
-            goal = np.asarray(frame.obs["desired_goal"], np.float32)
+            goal = np.asarray(env.to_physics(frame.obs["desired_goal"]), np.float32)  # goals are in Fetch's frame
         else:
             pos, rot = frame.pipeline_state.x.pos, frame.pipeline_state.x.rot
             goal = np.asarray([*frame.obs["desired_goal"][:2], FINGERTIP_HEIGHT], np.float32)

@@ -40,7 +40,8 @@ EXAMPLES = {
         "hjax train --resume runs/pm --resume-epoch 20",
     ],
     "eval": ["hjax eval runs/pm --episodes 200 --render episode.html",
-             "hjax eval runs/pm4 --seed-index 2 --epoch 20"],
+             "hjax eval runs/pm4 --seed-index 2 --epoch 20",
+             "hjax eval runs/push --fetch --episodes 200"],
     "plot": ["hjax plot runs/pm runs/push-none --out compare.png"],
     "diagnose": ["hjax diagnose runs/pm runs/push-none"],
 }
@@ -173,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")
     p_eval.add_argument("--seed-index", type=int, default=0, help="which seed of a multi-seed run")
     p_eval.add_argument("--epoch", type=int, default=None, help="checkpoint epoch (default: newest)")
+    p_eval.add_argument("--fetch", action="store_true",
+                        help="also play the policy on Gymnasium-Robotics' own Fetch env of the task (gripper "
+                             "tasks; creates the reference environment on first use, see hjax.fetch)")
     p_eval.add_argument("--render", type=Path, default=None,
                         help="write one evaluation episode a person can watch (HTML for physics envs, PNG otherwise)")
 
@@ -273,6 +277,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"{args.run_dir} (epoch {run.epoch}), {args.episodes} deterministic episodes: "
           f"success rate {m['success_rate']:.3f}, reached at any step {m['success_any_step']:.3f}, "
           f"final distance {m['final_distance']:.4f}, mean distance {m['mean_distance']:.4f}")
+    if args.fetch:
+        from hjax import fetch
+
+        try:
+            f = fetch.play_run(run, episodes=args.episodes, seed=args.seed, seed_index=args.seed_index)
+        except (ValueError, fetch.FetchReferenceError) as e:
+            return _fail(str(e))
+        ratio = f["success_rate"] / m["success_rate"] if m["success_rate"] > 0 else float("nan")
+        print(f"{f['env_id']} (Gymnasium-Robotics {f['versions']['gymnasium_robotics']}, MuJoCo "
+              f"{f['versions']['mujoco']}), the same policy, {args.episodes} episodes: success rate "
+              f"{f['success_rate']:.3f} ({ratio:.2f} of hjax's), goals met at reset {f['met_at_reset_rate']:.3f}, "
+              f"final distance {f['final_distance']:.4f}")
     if args.render is not None:
         import jax
 

@@ -59,6 +59,7 @@ def load_run(run_dir: str | Path, epoch: int | None = None) -> LoadedRun:
     config. A newest checkpoint that cannot be read is skipped with a warning naming it."""
     run_dir = Path(run_dir)
     config, num_seeds = runs.load_config(run_dir)
+    runs.check_env_version(run_dir, config)
     trainer = make_trainer(config)
     template = state_template(trainer, config, num_seeds)
     checkpointer = runs.Checkpointer(run_dir)

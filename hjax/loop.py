@@ -157,6 +157,7 @@ def _train(config: Config, num_seeds, progress, run_dir, resume, checkpoint_ever
     """`train` once the run directory is claimed (see `train`)."""
     if resume is not None:
         saved, saved_seeds = runs.load_config(resume)
+        runs.check_env_version(resume, saved)
         if config.data_shards is None:
             config = config.replace(data_shards=saved.data_shards)  # the checkpoint's buffer layout
     config = resolve(config, num_seeds)

@@ -76,8 +76,45 @@ def _explain(error: Exception, where: Path, part: str) -> UnreadableCheckpoint:
 
 def save_config(run_dir: Path, config: Config, num_seeds: int | None) -> None:
     payload = {"config": config.to_dict(), "num_seeds": num_seeds, "hjax_version": __version__,
-               "checkpoint_format": CHECKPOINT_FORMAT}
+               "checkpoint_format": CHECKPOINT_FORMAT, "env_version": env_version(config.env)}
     _atomic_write_text(run_dir / CONFIG_FILE, json.dumps(payload, indent=2))
+
+
+def env_version(env: str) -> int:
+    """The version of an env's observations and dynamics: its class's `VERSION` (1 without one).
+    A policy trained on one version sees other observations under another."""
+    from hjax import envs
+
+    try:
+        cls = envs.factory(env)
+    except ValueError:
+        return 1
+    version = getattr(cls, "VERSION", 1)
+    return version if isinstance(version, int) else 1
+
+
+# What changed at each env version, for the message that refuses an older run's checkpoints.
+ENV_CHANGES = {("gripper", 2): "hjax 0.3 moved the gripper tasks' observations and goals into Fetch's world "
+                               "frame (finger order and Euler angles too) and starts push and slide low, as Fetch does"}
+
+
+def check_env_version(run_dir: str | Path, config: Config) -> None:
+    """Refuse a run whose env version differs from this hjax's: its policy and normaliser were
+    fitted to other observations, so evaluating, loading or resuming it would mislead."""
+    path = Path(run_dir) / CONFIG_FILE
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return  # load_config reports these
+    saved, current = payload.get("env_version", 1), env_version(config.env)
+    if saved == current:
+        return
+    why = next((text for (prefix, v), text in ENV_CHANGES.items()
+                if config.env.startswith(prefix) and v == max(saved, current)), "its observations or dynamics changed")
+    raise CheckpointError(
+        f"{run_dir} was trained on {config.env} version {saved} (hjax {payload.get('hjax_version', '?')}); this hjax "
+        f"({__version__}) has version {current}: {why}. Its policy would see other observations: train it again, "
+        f"or load it with hjax {payload.get('hjax_version', '?')}")
 
 
 def load_config(run_dir: str | Path) -> tuple[Config, int | None]:

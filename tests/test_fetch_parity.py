@@ -1,0 +1,118 @@
+"""The gripper tasks against Gymnasium-Robotics' own Fetch envs (MuJoCo's C engine), run unchanged
+through `hjax.fetch` in their own virtual environment (created on first use; `bash dev.sh test`
+keeps it in .venv-fetch). Small samples here; `python -m benchmarks.fetch_parity` runs the full
+ones and writes the parity table with the tolerances of issue 24."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hjax.envs import gripper as g
+
+from benchmarks import fetch_parity as fp
+from hjax import fetch
+
+
+@pytest.mark.parametrize("task", list(fetch.TASKS))
+def test_the_same_state_gives_the_same_observation(task):
+    """The arm moved by random actions, the object set to random tilted poses and velocities:
+    hjax's observation of each state equals Fetch's vector entry by entry (float32 rounding):
+    frame, units, finger order, Euler convention, velocities per step."""
+    diff, ours, theirs = fp.observation_difference(task, 6, seed=100)
+    assert ours.shape == theirs.shape and diff < 2e-6, diff
+
+
+def test_euler_angles_are_fetchs():
+    """The issue's own example: a cube yawed 30 and tilted 20 degrees reads (17.5, 9.85, 28.48)
+    degrees in Fetch (a roll-pitch-yaw reading would say (20, 0, 30)); hjax reads the same."""
+    def quat(axis, deg):
+        a = np.deg2rad(deg) / 2
+        return np.array([np.cos(a), *(np.sin(a) * np.asarray(axis))])
+
+    def mul(p, q):
+        w1, v1, w2, v2 = p[0], p[1:], q[0], q[1:]
+        return np.array([w1 * w2 - v1 @ v2, *(w1 * v2 + w2 * v1 + np.cross(v1, v2))])
+
+    q = mul(quat([0, 0, 1], 30), quat([1, 0, 0], 20))
+    with fetch.FetchReference("gripper_push", 1) as ref:
+        ref.reset([0])
+        row = ref.state()[0]
+        obs = ref.set_object([[*row["object_qpos"][:3], *q]], np.zeros((1, 6)))
+    ours = np.rad2deg(np.asarray(g.quat_to_euler(jnp.asarray(q, jnp.float32))))
+    np.testing.assert_allclose(ours, np.rad2deg(obs["observation"][0, 11:14]), atol=1e-4)
+    np.testing.assert_allclose(ours, [17.5, 9.85, 28.48], atol=0.01)
+
+
+@pytest.mark.parametrize("task", list(fetch.TASKS))
+def test_reset_distributions_match(task):
+    """300 resets per side: goal and object start coordinates pass a two-sample KS test
+    (p > 0.001 each), the goals met at reset agree within 4 standard errors, and the gripper
+    starts where Fetch's does (push and slide: up to 7 mm higher, where hjax's fingertips stop
+    1 mm above the table)."""
+    n = 300
+    rows, met, (ours, theirs) = fp.compare_resets(task, n, seed=5000)
+    for name, statistic, p in rows:
+        assert p > fp.KS_P_MIN, (task, name, statistic, p)
+    se = np.sqrt(sum(m * (1 - m) / n for m in met))
+    assert abs(met[0] - met[1]) <= 4 * max(se, 1 / n), (task, met)
+    # (Fetch's arm settles by up to 0.04 mm between `initial_gripper_xpos` and the first observation)
+    np.testing.assert_allclose(ours[:2], theirs[:2], atol=1e-4)
+    assert -1e-4 <= ours[2] - theirs[2] <= fp.START_Z_MM / 1000, (ours, theirs)
+
+
+def test_free_space_kinematics_follow_fetchs_arm():
+    """FetchReach: 8 episodes of 20 uniform random actions from the same start. Each step's
+    displacement of the grip point agrees with Fetch's arm within 5 mm at the 95th percentile
+    (median about 1.5 mm: Fetch's arm adds its own inertia and joint limits to the mocap weld
+    that hjax's drive copies)."""
+    err = fp.step_differences("gripper_reach", episodes=8, steps=20, seed=300)
+    assert np.percentile(err, 95) < fp.STEP_MM / 1000 and np.median(err) < 0.003, (np.median(err), np.percentile(err, 95))
+
+
+@pytest.mark.parametrize("policy", ["zero", "random"])
+def test_zero_action_and_random_success_match_on_push(policy):
+    """FetchPush, 100 episodes per side: zero action and uniform random actions succeed at rates
+    within 4 standard errors of Fetch's (both near the goals met at reset, about 7%)."""
+    n = 100
+    ours, theirs = fp.baseline_success("gripper_push", policy, n, seed=7000)
+    se = np.sqrt((ours * (1 - ours) + theirs * (1 - theirs)) / n)
+    assert abs(ours - theirs) <= 4 * max(se, 1 / n), (policy, ours, theirs)
+
+
+def test_hjax_eval_fetch_plays_a_trained_run_on_fetchs_env(tmp_path, capsys):
+    """`hjax eval RUN_DIR --fetch`: a (tiny) gripper_push run's policy, with its normaliser, is
+    played on FetchPush-v4 and both figures are printed; the Fetch figure is `play_run`'s, and
+    the actions sent are the policy's on Fetch's own observations."""
+    import hjax
+    from hjax import cli, loading
+
+    run_dir = tmp_path / "push"
+    cfg = hjax.Config(env="gripper_push", num_envs=8, num_epochs=1, chunk_epochs=1, grad_steps_per_epoch=2,
+                      batch_size=32, buffer_episodes=16, num_eval_envs=8, hidden_sizes=(16,))
+    hjax.train(cfg, run_dir=run_dir, progress_bar=False, verbose=False)
+    assert cli.main(["eval", str(run_dir), "--fetch", "--episodes", "10"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith(f"{run_dir} (epoch 1), 10 deterministic episodes: success rate ")
+    f = fetch.play_run(run_dir, episodes=10, seed=12345)
+    assert out[1].startswith("FetchPush-v4 (Gymnasium-Robotics 1.4.2, MuJoCo 3.3.7), the same policy, 10 episodes: "
+                             f"success rate {f['success_rate']:.3f} (")
+    assert f["per_episode"]["success"].shape == (10,) and f["task"] == "gripper_push" and f["epoch"] == 1
+    policy = loading.load_policy(run_dir)
+    with fetch.FetchReference("gripper_push", 2) as ref:
+        obs = ref.reset([12345, 12346])
+    actions = np.asarray(policy({k: jnp.asarray(v, jnp.float32) for k, v in obs.items()}))
+    assert actions.shape == (2, 4) and np.isfinite(actions).all() and np.abs(actions).max() <= 1.0
+
+
+def test_cross_play_refuses_what_fetch_cannot_play(tmp_path):
+    import hjax
+
+    run_dir = tmp_path / "pm"
+    hjax.train(hjax.Config(env="point_mass", num_envs=4, num_epochs=1, grad_steps_per_epoch=2, batch_size=16,
+                           buffer_episodes=8, num_eval_envs=4, hidden_sizes=(8,)),
+               run_dir=run_dir, progress_bar=False, verbose=False)
+    with pytest.raises(ValueError, match="invalid env='point_mass' for Fetch cross-play; allowed: gripper_reach"):
+        fetch.play_run(run_dir)
+    with pytest.raises(ValueError, match="invalid task='push'"):
+        fetch.FetchReference("push")
