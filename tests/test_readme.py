@@ -62,3 +62,16 @@ def test_the_readme_own_task_snippet_runs():
     result = scope["result"]
     assert int(result.metrics["env_steps"][-1]) == 4 * 20
     assert result.config.make_env().goal_size == 1
+
+
+def test_the_readme_diagnosis_example_quotes_the_recorded_reports():
+    """Every number in the README's side-by-side diagnosis is in the recorded reports it quotes."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("$ hjax diagnose runs/push-future", 1)[1].split("```", 1)[0]
+    reports = (ROOT / "benchmarks" / "results" / "diagnosis_table_reports.txt").read_text()
+    numbers = re.findall(r"\d[\d,]*\.?\d*", block)
+    assert len(numbers) >= 12
+    for number in numbers:
+        assert number.rstrip(".,") in reports, number
