@@ -159,11 +159,13 @@ def main() -> None:
     parser.add_argument("--run", action="append", default=[], metavar="TASK=RUN_DIR",
                         help="cross-play: a run directory of a gripper task, played on Fetch (200 episodes)")
     parser.add_argument("--name", default="fetch_parity")
+    parser.add_argument("--cross-play-only", action="store_true",
+                        help="only the --run rows (written as NAME, e.g. --name fetch_crossplay)")
     args = parser.parse_args()
     headers = ["task", "check", "hjax", "Fetch (Gymnasium-Robotics)", "tolerance", "within"]
     rows: list[list[Any]] = []
     extra: dict[str, Any] = {}
-    for task in fetch.TASKS:
+    for task in () if args.cross_play_only else fetch.TASKS:
         diff, _, _ = observation_difference(task, 64, seed=11)
         rows.append([task, "observation of the same state (64 random states): max abs difference",
                      f"{diff:.1e}", "", "float32 rounding (1e-5)", _ok(diff < 1e-5)])
@@ -178,12 +180,12 @@ def main() -> None:
                      f"xy 0.1 mm, z 0 to +{START_Z_MM} mm",
                      _ok(np.abs(s_ours[:2] - s_theirs[:2]).max() < 1e-4 and -0.1 <= dz <= START_Z_MM)])
         extra[task] = {"ks": ks, "met_at_reset": met, "start": [s_ours.tolist(), s_theirs.tolist()]}
-    for task in ("gripper_reach", "gripper_pick_and_place"):
+    for task in () if args.cross_play_only else ("gripper_reach", "gripper_pick_and_place"):
         err = step_differences(task, 64, 20, seed=31) * 1000
         p50, p95, mx = np.median(err), np.percentile(err, 95), err.max()
         rows.append([task, "free space: per-step grip displacement difference, random actions (mm): median / 95th / max",
                      f"{p50:.1f} / {p95:.1f} / {mx:.1f}", "", f"95th < {STEP_MM} mm", _ok(p95 < STEP_MM)])
-    for task in ("gripper_push", "gripper_slide", "gripper_pick_and_place"):
+    for task in () if args.cross_play_only else ("gripper_push", "gripper_slide", "gripper_pick_and_place"):
         for policy in ("zero", "random"):
             ours, theirs = baseline_success(task, policy, args.episodes, seed=40_000)
             rows.append([task, f"{policy} action: final success, {args.episodes} episodes per side", f"{ours:.3f}",
