@@ -155,9 +155,8 @@ def scripted_success(task: str, episodes: int, seed: int) -> tuple[float, float]
     on the reference, run on hjax), which is still to be written."""
     env = envs.make(task)
     policy = jax.vmap(SCRIPTED[task])
-    act_jit = jax.jit(policy)
-    theirs = fetch.play(lambda o: np.asarray(act_jit({k: jnp.asarray(v, jnp.float32) for k, v in o.items()})),
-                        task, episodes=episodes, seed=seed, num_envs=min(episodes, 50))["success_rate"]
+    theirs = fetch.play(fetch.numpy_policy(policy), task, episodes=episodes, seed=seed,
+                        num_envs=min(episodes, 50))["success_rate"]
 
     def episodes_(keys):
         s = jax.vmap(env.reset)(keys)

@@ -17,8 +17,6 @@ normaliser, plays the matching Fetch env unchanged: `hjax eval RUN_DIR --fetch`.
 from __future__ import annotations
 
 import os
-import pickle
-import struct
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -27,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from hjax import fetch_server  # the pipe's framing (that module imports nothing from hjax or JAX)
+
 GYMNASIUM_ROBOTICS = "gymnasium-robotics==1.4.2"
 MUJOCO = "mujoco<3.4"
 TASKS = {"gripper_reach": "FetchReach-v4", "gripper_push": "FetchPush-v4",
          "gripper_slide": "FetchSlide-v4", "gripper_pick_and_place": "FetchPickAndPlace-v4"}
 SERVER = Path(__file__).with_name("fetch_server.py")
-PROTOCOL = 1  # hjax/fetch_server.py's
 
 
 class FetchReferenceError(RuntimeError):
@@ -105,29 +104,26 @@ class FetchReference:
         self._proc = subprocess.Popen([str(python), str(SERVER)], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         hello = self._receive()
-        if hello.get("protocol") != PROTOCOL:
+        if hello.get("protocol") != fetch_server.PROTOCOL:
             self.close()
-            raise FetchReferenceError(f"{SERVER} speaks protocol {hello.get('protocol')}, this hjax {PROTOCOL}")
+            raise FetchReferenceError(f"{SERVER} speaks protocol {hello.get('protocol')}, this hjax "
+                                      f"{fetch_server.PROTOCOL}")
         self.versions = hello["versions"]
         self.info = self._call("make", env_id=self.env_id, num=num_envs)
 
     # ---- the pipe ------------------------------------------------------------------------------
 
     def _receive(self) -> dict:
-        head = self._proc.stdout.read(4)
-        if len(head) < 4:
+        reply = fetch_server.read_message(self._proc.stdout)
+        if reply is None:
             err = self._proc.stderr.read().decode(errors="replace")[-3000:]
             raise FetchReferenceError(f"the Fetch reference process ended: {err}")
-        (size,) = struct.unpack(">I", head)
-        reply = pickle.loads(self._proc.stdout.read(size))
         if "error" in reply:
             raise FetchReferenceError(f"the Fetch reference failed:\n{reply['error']}")
         return reply
 
     def _call(self, cmd: str, **kwargs) -> dict:
-        blob = pickle.dumps({"cmd": cmd, **kwargs}, protocol=4)
-        self._proc.stdin.write(struct.pack(">I", len(blob)) + blob)
-        self._proc.stdin.flush()
+        fetch_server.write_message(self._proc.stdin, {"cmd": cmd, **kwargs})
         return self._receive()
 
     @staticmethod
@@ -163,8 +159,7 @@ class FetchReference:
     def close(self) -> None:
         if self._proc.poll() is None:
             try:
-                blob = pickle.dumps({"cmd": "exit"}, protocol=4)
-                self._proc.stdin.write(struct.pack(">I", len(blob)) + blob)
+                fetch_server.write_message(self._proc.stdin, {"cmd": "exit"})
                 self._proc.stdin.close()
                 self._proc.wait(timeout=30)
             except (OSError, subprocess.TimeoutExpired):
@@ -220,14 +215,21 @@ def play(policy: Callable[[dict[str, np.ndarray]], Any], task: str, episodes: in
             "env_id": info["env_id"], "versions": versions, "per_episode": per}
 
 
+def numpy_policy(policy: Callable[[Mapping[str, Any]], Any]) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
+    """`policy` (a JAX function of a batch of observations, e.g. `hjax.load_policy(...)` or a
+    vmapped scripted controller) as `play` calls it: NumPy float64 in, NumPy actions out."""
+    import jax
+    import jax.numpy as jnp
+
+    jitted = jax.jit(policy)
+    return lambda obs: np.asarray(jax.device_get(jitted({k: jnp.asarray(v, jnp.float32) for k, v in obs.items()})))
+
+
 def play_run(result_or_run_dir: Any, episodes: int = 200, seed: int = 1000, seed_index: int = 0,
              epoch: int | None = None, num_envs: int = 20, python: str | Path | None = None) -> dict[str, Any]:
     """Cross-play: a gripper run's deterministic policy (a `Result` or a run directory; with its
     normaliser, unchanged) on the matching Fetch env, `episodes` episodes; returns `play`'s dict
     plus `task` and `epoch`. `hjax eval RUN_DIR --fetch` prints it beside hjax's own figure."""
-    import jax
-    import jax.numpy as jnp
-
     from hjax import loading
 
     config, state, trainer, run = loading._run_and_state(result_or_run_dir, seed_index, epoch, "play_run")
@@ -237,12 +239,8 @@ def play_run(result_or_run_dir: Any, episodes: int = 200, seed: int = 1000, seed
     if changed:
         raise ValueError(f"the run changed the task with env_kwargs {', '.join(changed)}; Fetch's envs keep "
                          "their own (distance_threshold 0.05, 50 steps, sparse reward)")
-    policy = jax.jit(lambda obs: trainer.policy(state, obs))
-
-    def act(obs: Mapping[str, np.ndarray]) -> np.ndarray:
-        return np.asarray(jax.device_get(policy({k: jnp.asarray(v, jnp.float32) for k, v in obs.items()})))
-
-    out = play(act, config.env, episodes=episodes, seed=seed, num_envs=num_envs, python=python)
+    out = play(numpy_policy(lambda obs: trainer.policy(state, obs)), config.env, episodes=episodes, seed=seed,
+               num_envs=num_envs, python=python)
     out.update(task=config.env, epoch=getattr(run, "epoch", None))
     return out
 

@@ -23,7 +23,8 @@ import traceback
 PROTOCOL = 1  # bumped whenever a command or a reply changes
 
 
-def _read(stream):
+def read_message(stream):
+    """The next message on `stream`, or None at its end."""
     head = stream.read(4)
     if len(head) < 4:
         return None
@@ -31,7 +32,7 @@ def _read(stream):
     return pickle.loads(stream.read(size))
 
 
-def _write(stream, message) -> None:
+def write_message(stream, message) -> None:
     blob = pickle.dumps(message, protocol=4)
     stream.write(struct.pack(">I", len(blob)) + blob)
     stream.flush()
@@ -139,11 +140,11 @@ def main() -> None:
     try:
         server = Server()
     except Exception:  # noqa: BLE001 - reported to the client, which raises it
-        _write(out, {"error": traceback.format_exc()})
+        write_message(out, {"error": traceback.format_exc()})
         return
-    _write(out, server.hello())
+    write_message(out, server.hello())
     while True:
-        request = _read(inp)
+        request = read_message(inp)
         if request is None or request.get("cmd") == "exit":
             return
         cmd = request.pop("cmd")
@@ -151,7 +152,7 @@ def main() -> None:
             reply = getattr(server, cmd)(**request)
         except Exception:  # noqa: BLE001 - reported to the client, which raises it
             reply = {"error": traceback.format_exc()}
-        _write(out, reply)
+        write_message(out, reply)
 
 
 if __name__ == "__main__":

@@ -126,7 +126,5 @@ def test_hjaxs_scripted_controllers_succeed_on_fetch(task):
     0.95, pick-and-place 1.00 on Fetch)."""
     import jax
 
-    act = jax.jit(jax.vmap(fp.SCRIPTED[task]))
-    r = fetch.play(lambda o: np.asarray(act({k: jnp.asarray(v, jnp.float32) for k, v in o.items()})),
-                   task, episodes=40, seed=900, num_envs=40)
+    r = fetch.play(fetch.numpy_policy(jax.vmap(fp.SCRIPTED[task])), task, episodes=40, seed=900, num_envs=40)
     assert r["success_rate"] >= 0.8, r["success_rate"]
