@@ -30,8 +30,9 @@ def ddpg_target(reward: jax.Array, q_next: jax.Array, gamma: float, low: float, 
 
 def make_ddpg(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_lr: float,
               critic_lr: float, action_l2: float, exploration_noise: float,
-              target_bounds: tuple[float, float]) -> Learner:
-    """Build the DDPG functions for fixed hyperparameters."""
+              target_bounds: tuple[float, float], polyak_keep: float | None = None) -> Learner:
+    """Build the DDPG functions for fixed hyperparameters. The scalars may be traced arrays (one
+    grid point of `hjax.sweep`); `polyak_keep` is then the host-computed `1 - tau`."""
     actor = Actor(tuple(hidden_sizes), action_size)
     critic = Critic(tuple(hidden_sizes))
     actor_opt = optax.adam(actor_lr)
@@ -61,4 +62,5 @@ def make_ddpg(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor
     # The actor and both targets move after every critic step.
     return deterministic_learner(actor=actor, critic=critic, actor_opt=actor_opt, critic_opt=critic_opt, tau=tau,
                                  exploration_noise=exploration_noise, policy_delay=1,
-                                 critic_step=critic_step, critic_loss=critic_loss, actor_loss=actor_loss)
+                                 critic_step=critic_step, critic_loss=critic_loss, actor_loss=actor_loss,
+                                 polyak_keep=polyak_keep)

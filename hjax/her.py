@@ -67,9 +67,15 @@ class Composition:
     # place, met at t and t+1 alike: positives, but nothing to learn from (hjax.diagnosis).
 
 
-def goal_time(strategy: str, t: jax.Array, u: jax.Array, episode_length: int) -> jax.Array:
-    """t' for each row from a uniform `u` in [0, 1) (see the module docstring)."""
+def goal_time(strategy: str | jax.Array, t: jax.Array, u: jax.Array, episode_length: int) -> jax.Array:
+    """t' for each row from a uniform `u` in [0, 1) (see the module docstring).
+
+    `strategy` is a name, or (in a sweep, `hjax.sweep`) a traced int32 index into STRATEGIES,
+    which picks the same arithmetic with `lax.switch`."""
     T = episode_length
+    if not isinstance(strategy, str):
+        branches = [lambda t, u, s=s: goal_time(s, t, u, T) for s in STRATEGIES]
+        return jax.lax.switch(strategy, branches, t, u)
     if strategy == "future":
         goal_t = t + 1 + jnp.floor(u * (T - t)).astype(jnp.int32)
     elif strategy == "final":
@@ -83,22 +89,35 @@ def goal_time(strategy: str, t: jax.Array, u: jax.Array, episode_length: int) ->
     return jnp.minimum(goal_t, T)  # guards u rounding up to 1.0 in float32
 
 
+def relabel_probability(strategy: str, replay_k: float) -> float:
+    """`1 - 1/(1+k)` (HER Sec. 4.5, baselines `future_p`), 0 for 'none'."""
+    return 0.0 if strategy == "none" else 1.0 - 1.0 / (1.0 + replay_k)
+
+
 def sample_indices(key: jax.Array, num_stored: jax.Array, episode_length: int, batch_size: int,
-                   strategy: str, replay_k: float) -> HerIndices:
-    """Draw `batch_size` transitions uniformly from `num_stored` episodes, and their HER goals."""
-    if strategy not in STRATEGIES:
+                   strategy: str | jax.Array, replay_k: float | None,
+                   relabel_p: jax.Array | None = None) -> HerIndices:
+    """Draw `batch_size` transitions uniformly from `num_stored` episodes, and their HER goals.
+
+    In a sweep `strategy` is a traced index into STRATEGIES and `relabel_p` the traced
+    `relabel_probability` (computed on the host, as the constant is); otherwise `relabel_p` is None."""
+    if isinstance(strategy, str) and strategy not in STRATEGIES:
         raise ValueError(f"invalid her_strategy={strategy!r}; allowed: one of {', '.join(STRATEGIES)}")
+    if not isinstance(strategy, str) and relabel_p is None:
+        raise ValueError("a traced her_strategy index needs its relabel_p")
     key_ep, key_t, key_relabel, key_u, key_goal_ep = jax.random.split(key, 5)
     shape = (batch_size,)
     episode = jax.random.randint(key_ep, shape, 0, num_stored, dtype=jnp.int32)
     t = jax.random.randint(key_t, shape, 0, episode_length, dtype=jnp.int32)
-    p = 0.0 if strategy == "none" else 1.0 - 1.0 / (1.0 + replay_k)
+    p = relabel_probability(strategy, replay_k) if relabel_p is None else relabel_p
     relabel = jax.random.uniform(key_relabel, shape) < p
     goal_t = goal_time(strategy, t, jax.random.uniform(key_u, shape), episode_length)
-    if strategy == "random":
-        goal_episode = jax.random.randint(key_goal_ep, shape, 0, num_stored, dtype=jnp.int32)
-    else:
+    if isinstance(strategy, str) and strategy != "random":
         goal_episode = episode
+    else:
+        random_episode = jax.random.randint(key_goal_ep, shape, 0, num_stored, dtype=jnp.int32)
+        goal_episode = (random_episode if isinstance(strategy, str)
+                        else jnp.where(strategy == STRATEGIES.index("random"), random_episode, episode))
     return HerIndices(episode=episode, t=t, relabel=relabel, goal_episode=goal_episode, goal_t=goal_t)
 
 
@@ -126,8 +145,8 @@ def relabel(buffer: BufferState, idx: HerIndices,
     return batch, composition
 
 
-def sample(key: jax.Array, buffer: BufferState, batch_size: int, strategy: str, replay_k: float,
-           compute_reward, is_success) -> tuple[Transition, Composition]:
+def sample(key: jax.Array, buffer: BufferState, batch_size: int, strategy: str | jax.Array, replay_k: float | None,
+           compute_reward, is_success, relabel_p: jax.Array | None = None) -> tuple[Transition, Composition]:
     """`sample_indices` then `relabel`: one HER batch from the buffer's stored episodes."""
-    idx = sample_indices(key, buffer.size, buffer.data.episode_length, batch_size, strategy, replay_k)
+    idx = sample_indices(key, buffer.size, buffer.data.episode_length, batch_size, strategy, replay_k, relabel_p)
     return relabel(buffer, idx, compute_reward, is_success)

@@ -69,9 +69,12 @@ def clipped_target(reward: jax.Array, q_next: jax.Array, gamma: float, low: floa
     return jnp.clip(reward + gamma * q_next, low, high)
 
 
-def polyak(target, online, tau: float):
-    """`target <- (1 - tau) * target + tau * online` (TD3 Alg. 1, last line; DDPG Alg. 1)."""
-    return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
+def polyak(target, online, tau: float, keep: float | None = None):
+    """`target <- (1 - tau) * target + tau * online` (TD3 Alg. 1, last line; DDPG Alg. 1).
+
+    `keep` is `1 - tau` when given (a sweep traces both, each computed on the host)."""
+    keep = 1.0 - tau if keep is None else keep
+    return jax.tree.map(lambda t, o: keep * t + tau * o, target, online)
 
 
 def gaussian_exploration(action: jax.Array, key: jax.Array, std: float) -> jax.Array:
@@ -105,11 +108,12 @@ def actor_metrics(loss: jax.Array, grads, action: jax.Array) -> dict:
 def deterministic_learner(*, actor, critic, actor_opt: optax.GradientTransformation,
                           critic_opt: optax.GradientTransformation, tau: float, exploration_noise: float,
                           policy_delay: int, critic_step: Callable, critic_loss: Callable,
-                          actor_loss: Callable) -> Learner:
+                          actor_loss: Callable, polyak_keep: float | None = None) -> Learner:
     """What TD3 and DDPG share around their own losses and critic step: online networks with
     targets that start equal (`ActorCriticState`), the deterministic policy with Gaussian
     exploration noise, and the actor step: one step on `actor_loss(actor_params, critic_params,
-    batch)`, then Polyak updates of both targets (TD3 Alg. 1; DDPG Alg. 1)."""
+    batch)`, then Polyak updates of both targets (TD3 Alg. 1; DDPG Alg. 1). Scalars may be traced
+    (`hjax.sweep`); `polyak_keep` is then the host-computed `1 - tau`."""
 
     def init(key: jax.Array, input_size: int, action_size: int) -> ActorCriticState:
         key_actor, key_critic = jax.random.split(key)
@@ -128,8 +132,8 @@ def deterministic_learner(*, actor, critic, actor_opt: optax.GradientTransformat
             actor_loss, actor_opt, state.actor_params, state.actor_opt_state, state.critic_params, batch)
         state = state.replace(
             actor_params=actor_params, actor_opt_state=opt_state,
-            target_actor_params=polyak(state.target_actor_params, actor_params, tau),
-            target_critic_params=polyak(state.target_critic_params, state.critic_params, tau))
+            target_actor_params=polyak(state.target_actor_params, actor_params, tau, polyak_keep),
+            target_critic_params=polyak(state.target_critic_params, state.critic_params, tau, polyak_keep))
         return state, actor_metrics(loss, grads, action)
 
     def policy(actor_params, inputs: jax.Array) -> jax.Array:

@@ -68,14 +68,20 @@ def alpha_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: float)
 
 def make_sac(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_lr: float,
              critic_lr: float, alpha_lr: float, init_alpha: float, target_entropy: float | None,
-             target_bounds: tuple[float, float]) -> Learner:
-    """Build the SAC functions for fixed hyperparameters (target_entropy None: -action_size)."""
+             target_bounds: tuple[float, float], log_init_alpha: float | None = None,
+             polyak_keep: float | None = None) -> Learner:
+    """Build the SAC functions for fixed hyperparameters (target_entropy None: -action_size).
+
+    The scalars may be traced arrays (one grid point of `hjax.sweep`); `log_init_alpha` and
+    `polyak_keep` are then the host-computed `log(init_alpha)` and `1 - tau`."""
     actor = GaussianActor(tuple(hidden_sizes), action_size)
     critic = TwinCritic(tuple(hidden_sizes))
     actor_opt = optax.adam(actor_lr)
     critic_opt = optax.adam(critic_lr)
     alpha_opt = optax.adam(alpha_lr)
-    entropy_target = -float(action_size) if target_entropy is None else float(target_entropy)
+    entropy_target = (-float(action_size) if target_entropy is None
+                      else float(target_entropy) if isinstance(target_entropy, (int, float)) else target_entropy)
+    log_init_alpha = math.log(init_alpha) if log_init_alpha is None else log_init_alpha
     low, high = target_bounds
 
     def sample(actor_params, inputs: jax.Array, noise: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -87,7 +93,7 @@ def make_sac(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_
         actor_params = actor.init(key_actor, jnp.zeros((1, input_size), jnp.float32))
         critic_params = critic.init(key_critic, jnp.zeros((1, input_size), jnp.float32),
                                     jnp.zeros((1, act_size), jnp.float32))
-        log_alpha = jnp.asarray(math.log(init_alpha), jnp.float32)
+        log_alpha = jnp.asarray(log_init_alpha, jnp.float32)
         return SACState(actor_params=actor_params, critic_params=critic_params,
                         target_critic_params=critic_params, log_alpha=log_alpha,
                         actor_opt_state=actor_opt.init(actor_params),
@@ -131,7 +137,7 @@ def make_sac(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_
         state = state.replace(
             actor_params=actor_params, actor_opt_state=actor_opt_state, log_alpha=log_alpha,
             alpha_opt_state=alpha_opt_state,
-            target_critic_params=polyak(state.target_critic_params, state.critic_params, tau))
+            target_critic_params=polyak(state.target_critic_params, state.critic_params, tau, polyak_keep))
         # Saturation and |a| of the deterministic action (what evaluation plays), as for TD3 and
         # DDPG: a sample near the bounds is exploration, a mean action there is a saturated policy.
         metrics = {**actor_metrics(loss, grads, mean_action), "loss/alpha": loss_alpha,

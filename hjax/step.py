@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from hjax import buffer as buffer_lib
-from hjax import her
+from hjax import her, hyper
 from hjax import normalizer as norm_lib
 from hjax.buffer import BufferState, Episodes
 from hjax.config import Config
@@ -90,36 +90,42 @@ class Trainer(NamedTuple):
     policy: Callable[[TrainerState, Mapping[str, jax.Array]], jax.Array]
 
 
-def make_learner(config: Config) -> Learner:
+def make_learner(config: Config, traced: Mapping[str, jax.Array] | None = None) -> Learner:
     """`config.algorithm`'s learner with the config's hyperparameters (see hjax/td3.py,
-    hjax/ddpg.py, hjax/sac.py)."""
+    hjax/ddpg.py, hjax/sac.py); `traced` replaces some of them (see `make_trainer`)."""
+    s = hyper.scalars(config, traced)
     shared = dict(hidden_sizes=config.hidden_sizes, action_size=config.make_env().action_size,
-                  gamma=config.discount, tau=config.tau, actor_lr=config.actor_lr, critic_lr=config.critic_lr,
-                  target_bounds=config.q_target_bounds())
+                  gamma=s["discount"], tau=s["tau"], actor_lr=s["actor_lr"], critic_lr=s["critic_lr"],
+                  target_bounds=(s["q_low"], s["q_high"]), polyak_keep=s["polyak_keep"])
     if config.algorithm == "ddpg":
-        return make_ddpg(**shared, action_l2=config.action_l2, exploration_noise=config.exploration_noise)
+        return make_ddpg(**shared, action_l2=s["action_l2"], exploration_noise=s["exploration_noise"])
     if config.algorithm == "sac":
-        return make_sac(**shared, alpha_lr=config.alpha_lr, init_alpha=config.init_alpha,
-                        target_entropy=config.target_entropy)
-    return make_td3(**shared, policy_delay=config.policy_delay, target_noise=config.target_noise,
-                    target_noise_clip=config.target_noise_clip, action_l2=config.action_l2,
-                    exploration_noise=config.exploration_noise)
+        return make_sac(**shared, alpha_lr=s["alpha_lr"], init_alpha=config.init_alpha,
+                        log_init_alpha=s["log_init_alpha"], target_entropy=s["target_entropy"])
+    return make_td3(**shared, policy_delay=config.policy_delay, target_noise=s["target_noise"],
+                    target_noise_clip=s["target_noise_clip"], action_l2=s["action_l2"],
+                    exploration_noise=s["exploration_noise"])
 
 
-def make_trainer(config: Config, mesh=None) -> Trainer:
+def make_trainer(config: Config, mesh=None, traced: Mapping[str, jax.Array] | None = None) -> Trainer:
     """Close over the static `config`; return the pure functions of the run.
 
     The replay buffer is `config.data_shards` (None: 1) stacked per-shard buffers; each shard
     holds its own envs' episodes and samples batch_size / data_shards transitions per update.
     With a `mesh` (see `hjax.sharding`), the env batch and the shards are placed along its 'data'
-    axis; without one nothing is annotated (the single-device fast path)."""
+    axis; without one nothing is annotated (the single-device fast path).
+
+    `traced` (`hjax.sweep`: called inside the traced program, one grid point's values) replaces
+    some resolved hyperparameters of `hjax.hyper.scalars` with arrays; without it every one is
+    the config's Python constant, as in `hjax.train`."""
     env = config.make_env()
+    s = hyper.scalars(config, traced)
     shards = config.data_shards or 1
     T = env.episode_length
     sizes = env.observation_size
     obs_dim, goal_dim = sizes["observation"][0], env.goal_size
     act_dim = env.action_size
-    learner = make_learner(config)
+    learner = make_learner(config, traced)
     delay = learner.policy_delay
     num_groups = config.grad_steps_per_epoch // delay
 
@@ -166,7 +172,7 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
                 key_explore, key_random, key_choose = jax.random.split(key_t, 3)
                 action = learner.explore(state.learner.actor_params, policy_inputs(state, obs), key_explore)
                 random_action = jax.random.uniform(key_random, action.shape, minval=-1.0, maxval=1.0)
-                take_random = jax.random.uniform(key_choose, (num_envs, 1)) < config.random_action_prob
+                take_random = jax.random.uniform(key_choose, (num_envs, 1)) < s["random_action_prob"]
                 action = jnp.where(take_random, random_action, action)
             else:
                 action = policy(state, obs)
@@ -194,8 +200,9 @@ def make_trainer(config: Config, mesh=None) -> Trainer:
     def sample_batch(state: TrainerState, key: jax.Array) -> tuple[Batch, her.Composition]:
         """Each shard samples batch_size / shards transitions from its own episodes."""
         def sample_shard(key_shard, shard_buffer):
-            return her.sample(key_shard, shard_buffer, config.batch_size // shards, config.her_strategy,
-                              config.replay_k, env.compute_reward, env.is_success)
+            return her.sample(key_shard, shard_buffer, config.batch_size // shards, s["her_strategy"],
+                              config.replay_k, env.compute_reward, env.is_success,
+                              relabel_p=s["relabel_probability"])
 
         tr, composition = per_shard(sample_shard)(jax.random.split(key, shards), state.buffer)
         tr = jax.tree.map(lambda x: x.reshape(config.batch_size, *x.shape[2:]), constrain_batch(tr, mesh))

@@ -36,8 +36,10 @@ def smoothed_target_action(action: jax.Array, noise: jax.Array, noise_std: float
 
 def make_td3(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_lr: float,
              critic_lr: float, policy_delay: int, target_noise: float, target_noise_clip: float,
-             action_l2: float, exploration_noise: float, target_bounds: tuple[float, float]) -> Learner:
-    """Build the TD3 functions for fixed hyperparameters."""
+             action_l2: float, exploration_noise: float, target_bounds: tuple[float, float],
+             polyak_keep: float | None = None) -> Learner:
+    """Build the TD3 functions for fixed hyperparameters. The scalars may be traced arrays (one grid
+    point of `hjax.sweep`); `polyak_keep` is then the host-computed `1 - tau`."""
     actor = Actor(tuple(hidden_sizes), action_size)
     critic = TwinCritic(tuple(hidden_sizes))
     actor_opt = optax.adam(actor_lr)
@@ -70,4 +72,5 @@ def make_td3(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_
     # The delayed policy update, then Polyak updates of both targets (TD3 Alg. 1).
     return deterministic_learner(actor=actor, critic=critic, actor_opt=actor_opt, critic_opt=critic_opt, tau=tau,
                                  exploration_noise=exploration_noise, policy_delay=policy_delay,
-                                 critic_step=critic_step, critic_loss=critic_loss, actor_loss=actor_loss)
+                                 critic_step=critic_step, critic_loss=critic_loss, actor_loss=actor_loss,
+                                 polyak_keep=polyak_keep)

@@ -75,8 +75,8 @@ def test_update_traces_the_critic_step_once(monkeypatch, algorithm):
     calls = {"critic_step": 0}
     make_learner = hjax.step.make_learner
 
-    def counting_learner(config):
-        learner = make_learner(config)
+    def counting_learner(config, traced=None):
+        learner = make_learner(config, traced)
 
         def critic_step(*args):
             calls["critic_step"] += 1
