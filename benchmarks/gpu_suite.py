@@ -60,7 +60,7 @@ from hjax import envs
 import hjax
 from benchmarks.common import RESULTS_DIR, block, machine, markdown_table, time_call
 from benchmarks.env_throughput import make_rollout
-from benchmarks.stats import format_interval, interval_estimates
+from hjax.stats import format_interval, interval_estimates
 from hjax import runs
 
 FULL = dict(

@@ -19,7 +19,7 @@ in one vmap (`hjax.train(config, num_seeds=N)`), all else equal, and reports:
 
 - curves of eval success rate and eval final distance to the goal against env steps: IQM and
   median over seeds, with 95% stratified-bootstrap confidence intervals of the IQM
-  (`benchmarks.stats`, the method of rliable / Agarwal et al. 2021);
+  (`hjax.stats`, the method of rliable / Agarwal et al. 2021);
 - replay composition over training (relabeled fraction, success-reward fraction after and
   before relabeling), median over seeds;
 - a table: final eval success (IQM [95% CI] over seeds, on the last epoch's
@@ -52,7 +52,7 @@ from matplotlib.figure import Figure
 from hjax import envs
 import hjax
 from hjax.config import ALGORITHMS
-from benchmarks import stats
+from hjax import stats
 from benchmarks.common import RESULTS_DIR, markdown_table, write_results
 
 REPLAY_KEYS = ("replay/relabeled_fraction", "replay/positive_reward_fraction",
@@ -297,7 +297,7 @@ def _write(args: argparse.Namespace, base: hjax.Config, name: str, results: dict
         + f"Each run: {args.seeds} seeds (seeds {base.seed}..{base.seed + args.seeds - 1}) trained in one vmap; "
         f"config: {_config_text(base)}. Final = last epoch ({base.num_epochs}), each seed's eval success over "
         f"{base.num_eval_envs} deterministic episodes. IQM = interquartile mean over seeds; CI = 95% percentile "
-        f"stratified bootstrap over seeds, {args.reps} resamples, seeded (benchmarks/stats.py). Env steps to 50%/90%: "
+        f"stratified bootstrap over seeds, {args.reps} resamples, seeded (hjax/stats.py). Env steps to 50%/90%: "
         f"first epoch whose IQM curve reaches the level, in env steps per seed; wall s to 90%: compile_s + run_s x "
         f"(that epoch / {base.num_epochs}), for all {args.seeds} seeds at once. Replay fractions: median over seeds "
         f"at the last epoch. Plots: {curves_png.name}, {replay_png.name}." + pivot)

@@ -44,7 +44,7 @@ import numpy as np
 
 from hjax import envs
 import hjax
-from benchmarks import stats
+from hjax import stats
 from benchmarks.common import markdown_table, write_results
 from benchmarks.her_ablation import parse_overrides
 from hjax.envs.goal_env import OBS_KEYS

@@ -2,8 +2,8 @@
 
 Few-seed RL results need robust aggregates with honest uncertainty (Agarwal et al. 2021, "Deep
 RL at the Edge of the Statistical Precipice"). This module implements that paper's
-recommendations as its `rliable` library does, in plain NumPy so the benchmarks do not depend on
-the optional extra (`tests/test_stats.py` checks it against `rliable` when that is installed):
+recommendations as its `rliable` library does, in plain NumPy so hjax (`hjax.sweep`'s table and
+plots) and the benchmarks do not depend on the optional extra (`tests/test_stats.py` checks it against `rliable` when that is installed):
 
 - `iqm`: interquartile mean, the mean of the middle 50% of runs: `scipy.stats.trim_mean(x,
   0.25)` over the pooled runs (and tasks), which drops `floor(n / 4)` runs at each end.

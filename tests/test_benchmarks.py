@@ -32,7 +32,7 @@ def test_load_reference_same_run(tmp_path):
     ref = load_reference(_results(tmp_path, cfg), cfg.replace(her_strategy="final"), 4, 5000)
     np.testing.assert_allclose([ref["final_success"].low, ref["final_success"].high], [0.0, 0.01])
     # It is compared like any interval: disjoint from a strategy that learned.
-    from benchmarks import stats
+    from hjax import stats
     assert not stats.Interval(np.float64(0.9), np.float64(0.85), np.float64(0.95)).overlaps(ref["final_success"])
 
 

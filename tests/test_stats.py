@@ -1,10 +1,10 @@
-"""Statistics over seeds (`benchmarks/stats.py`): IQM, stratified bootstrap, confidence intervals."""
+"""Statistics over seeds (`hjax/stats.py`): IQM, stratified bootstrap, confidence intervals."""
 
 import numpy as np
 import pytest
 import scipy.stats
 
-from benchmarks import stats
+from hjax import stats
 
 
 def test_iqm_of_known_data():
