@@ -6,13 +6,16 @@
     hjax.train(hjax.Config.preset("push"))       # a measured preset per env (hjax.PRESETS)
     train = hjax.make_train(config)              # pure train(key), for jax.jit(jax.vmap(train))(keys)
     print(hjax.diagnose(result))                 # silent, hindsight_only, learning, solved, unstable, collapsed
+    sweep = hjax.sweep(config, {"her_strategy": ["future", "none"], "replay_k": [2, 4]}, num_seeds=4)
+    sweep.table()                                # one compiled program for the grid x seeds
 
 `plot`, `summary`, `diagnose`, `evaluate` and `load_policy` take a `Result` or a run directory.
 
 The package's rooms: `config` (Config), `step` (the pure fused training step, `make_trainer`),
 `loop` (the host loop, `train`), `result` (Result, summary, finite checks), `runs` (run
 directories: config.json, metrics.csv, checkpoints, the lock), `loading` (load_run, load_policy,
-evaluate, write_episode), `diagnosis` (the pure analysis), `progress` (live reports), `plot`.
+evaluate, write_episode), `diagnosis` (the pure analysis), `progress` (live reports), `plot`,
+`hyper` (the sweepable hyperparameters), `sweeping` (`sweep`: a grid of them in one program), `stats`.
 
 Attributes load lazily: `import hjax` imports neither JAX nor any env, so the command line
 answers `--help` at once; the first attribute that needs JAX also turns on the persistent
@@ -38,6 +41,7 @@ _LAZY = {
     "TrainingInterrupted": "loop", "Program": "loop", "compile_program": "loop", "train": "loop",
     "METRIC_NAMES": "step", "Trainer": "step", "TrainerState": "step", "make_train": "step",
     "make_trainer": "step",
+    "SweepResult": "sweeping", "sweep": "sweeping",
 }
 # Names whose modules import no JAX (the rest turn on the compile cache first).
 _LIGHT = {"config", "presets"}

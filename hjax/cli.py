@@ -1,4 +1,4 @@
-"""The `hjax` command line: train, eval, plot and diagnose. Host side only.
+"""The `hjax` command line: train, sweep, eval, plot and diagnose. Host side only.
 
 Every `hjax.Config` field is a `train` option (`hjax train --help` shows its docstring and
 default). Bad arguments print a one-line error and a one-line hint and exit with status 2, never
@@ -38,6 +38,11 @@ EXAMPLES = {
         "hjax train --preset point_mass --run-dir runs/pm --overwrite",
         "hjax train --resume runs/pm --num-epochs 60",
         "hjax train --resume runs/pm --resume-epoch 20",
+    ],
+    "sweep": [
+        "hjax sweep --grid her_strategy=future,none --grid replay_k=2,4,8 --num-seeds 4 --run-dir runs/ablation",
+        "hjax sweep --preset point_mass --grid actor_lr=0.001,0.0003 --grid tau=0.05,0.01 --run-dir runs/lr",
+        "hjax sweep --resume runs/ablation --num-epochs 60",
     ],
     "eval": ["hjax eval runs/pm --episodes 200 --render episode.html",
              "hjax eval runs/pm4 --seed-index 2 --epoch 20",
@@ -87,6 +92,34 @@ def _key_value(text: str) -> tuple[str, Any]:
         return key, value
 
 
+def value_type(hint: Any):
+    """The converter of a command-line value for a Config field of type `hint` (None for a
+    field without a plain scalar type)."""
+    if hint in (int, float, str):
+        return hint
+    if hint in (float | None, int | None, typing.Optional[float], typing.Optional[int]):
+        return _optional(float if float in typing.get_args(hint) else int)
+    return None
+
+
+def _grid_item(text: str) -> tuple[str, list[Any]]:
+    """`FIELD=V1,V2,...` (the field as in Python or as an option, her-strategy) to its values,
+    each read with the field's type; the sweep itself says whether the field can be swept."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE,VALUE,..., got {text!r}")
+    field, values = text.split("=", 1)
+    field = field.strip().removeprefix("--").replace("-", "_")
+    hints = typing.get_type_hints(Config)
+    convert = value_type(hints.get(field))
+    if convert is None:  # not a field, or not a scalar: hjax.sweep names it and the sweepable ones
+        return field, [v for v in values.split(",")]
+    try:
+        return field, [convert(v.strip()) for v in values.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid --grid {text!r}: {field} takes {getattr(convert, '__name__', convert)} "
+                                         "values") from None
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One `--field-name` option per Config field, with its docstring and default as help."""
     docs = field_docs()
@@ -113,9 +146,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             kw.update(action=argparse.BooleanOptionalAction)
         elif hint in (int, float):
             kw.update(type=hint)
-        elif hint in (float | None, int | None, typing.Optional[float], typing.Optional[int]):
-            base = float if float in typing.get_args(hint) else int
-            kw.update(type=_optional(base), metavar=f"{base.__name__.upper()}|none")
+        elif value_type(hint) is not None and hint is not str:
+            base = value_type(hint).__name__
+            kw.update(type=value_type(hint), metavar=f"{base.upper()}|none")
         group.add_argument(flag, **kw)
 
 
@@ -168,6 +201,36 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default: $HJAX_DISTRIBUTED_TIMEOUT, else 100)")
     add_config_arguments(p_train)
 
+    p_sweep = sub.add_parser("sweep", help="train every point of a grid of hyperparameters x every seed in one "
+                                          "compiled program", epilog=_epilog("sweep"),
+                             description="Train every combination of the --grid values, times --num-seeds seeds, "
+                                         "in one compiled program (hjax.sweep); every other hjax.Config field is an "
+                                         "option below and holds for every point.")
+    p_sweep.add_argument("--grid", type=_grid_item, action="append", default=[], metavar="FIELD=V1,V2,...",
+                         help="a swept field and its values (repeat for more fields; their product is the grid). "
+                              "Sweepable: actor_lr, critic_lr, alpha_lr, tau, gamma, exploration_noise, "
+                              "random_action_prob, action_l2, target_noise, target_noise_clip, init_alpha, "
+                              "target_entropy, replay_k, her_strategy")
+    p_sweep.add_argument("--num-seeds", type=int, default=None, help="seeds per grid point (default 1)")
+    p_sweep.add_argument("--preset", default=None, choices=list(PRESETS),
+                         help="start from this env's measured preset; other options override its fields")
+    p_sweep.add_argument("--run-dir", type=Path, default=None,
+                         help="where sweep.json, points/NNN/ (config, metrics.csv, diagnosis.json), checkpoints, "
+                              "table.json and sweep.png go (default: runs/sweep-ENV-TIME)")
+    p_sweep.add_argument("--resume", type=Path, default=None,
+                         help="continue the sweep in this directory from its newest readable checkpoint, with its "
+                              "saved config and grid (only --num-epochs/--chunk-epochs may change)")
+    p_sweep.add_argument("--overwrite", action="store_true",
+                         help="delete the run already in --run-dir and sweep into it")
+    p_sweep.add_argument("--checkpoint-every", type=int, default=None, help="epochs between checkpoints")
+    p_sweep.add_argument("--save-buffer", action="store_true", help="checkpoint the replay buffers (exact resume)")
+    p_sweep.add_argument("--batch-points", action=argparse.BooleanOptionalAction, default=True,
+                         help="vmap over the grid points (default; each point equals its lone run to float32 "
+                              "rounding); --no-batch-points runs them one after another in the same program, each "
+                              "bit-identical to its lone `hjax train`")
+    p_sweep.add_argument("--no-progress", action="store_true", help="no progress lines")
+    add_config_arguments(p_sweep)
+
     p_eval = sub.add_parser("eval", help="evaluate a saved policy deterministically", epilog=_epilog("eval"))
     p_eval.add_argument("run_dir", type=Path)
     p_eval.add_argument("--episodes", type=int, default=100)
@@ -196,18 +259,42 @@ def _fail(message: str, status: int = 2) -> int:
     return status
 
 
+def _run_dir_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with --run-dir/--resume/--overwrite, checked before any config, env or JAX."""
+    if args.overwrite and args.resume is not None:
+        return ("invalid --overwrite with --resume; allowed: one of them (--resume continues the run, "
+                "--overwrite deletes it)")
+    if args.run_dir is not None and args.resume is None:
+        try:
+            rundir.check_free(args.run_dir, resume=False, overwrite=args.overwrite, cli=True, command=args.command)
+        except ValueError as e:
+            return str(e)
+    return None
+
+
+def _config(args: argparse.Namespace, saved: Config | None) -> Config:
+    """The run's Config: the saved one when resuming, else the preset or the defaults, with the
+    options given on top; `ValueError` for a bad value or an --env that contradicts --preset."""
+    if args.preset is not None and saved is not None:
+        raise ValueError(f"invalid --preset={args.preset!r} with --resume; allowed: no --preset (a resumed run "
+                         "keeps its saved config)")
+    if saved is not None:
+        return config_from_args(args, base=saved)
+    if args.preset is not None:
+        if "env" in vars(args) and args.env != args.preset:
+            raise ValueError(f"invalid --env={args.env!r} with --preset={args.preset!r}; allowed: no --env "
+                             f"or --env {args.preset} (a preset is for one env)")
+        return config_from_args(args, base=Config.preset(args.preset))
+    return config_from_args(args)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume_epoch is not None and args.resume is None:
         return _fail(f"invalid --resume-epoch={args.resume_epoch} without --resume; allowed: --resume-epoch with "
                      "--resume RUN_DIR")
-    if args.overwrite and args.resume is not None:
-        return _fail("invalid --overwrite with --resume; allowed: one of them (--resume continues the run, "
-                     "--overwrite deletes it)")
-    if args.run_dir is not None and args.resume is None:  # before any config, env or JAX is built
-        try:
-            rundir.check_free(args.run_dir, resume=False, overwrite=args.overwrite, cli=True)
-        except ValueError as e:
-            return _fail(str(e))
+    problem = _run_dir_problem(args)
+    if problem is not None:
+        return _fail(problem)
 
     import hjax
     from hjax import distributed, runs
@@ -220,23 +307,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         except ValueError as e:
             return _fail(str(e))
 
-    if args.preset is not None and args.resume is not None:
-        return _fail(f"invalid --preset={args.preset!r} with --resume; allowed: no --preset (a resumed run "
-                     "keeps its saved config)")
     try:
-        if args.resume is not None:
-            saved, saved_seeds = runs.load_config(args.resume)
-            config = config_from_args(args, base=saved)
-            num_seeds = saved_seeds if args.num_seeds is None else args.num_seeds
-        elif args.preset is not None:
-            if "env" in vars(args) and args.env != args.preset:
-                return _fail(f"invalid --env={args.env!r} with --preset={args.preset!r}; allowed: no --env "
-                             f"or --env {args.preset} (a preset is for one env)")
-            config = config_from_args(args, base=Config.preset(args.preset))
-            num_seeds = args.num_seeds
-        else:
-            config = config_from_args(args)
-            num_seeds = args.num_seeds
+        saved, saved_seeds = runs.load_config(args.resume) if args.resume is not None else (None, None)
+        config = _config(args, saved)
+        num_seeds = saved_seeds if args.num_seeds is None else args.num_seeds
     except (ValueError, TypeError) as e:
         return _fail(str(e))
     run_dir = args.resume or args.run_dir
@@ -261,6 +335,46 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(hjax.summary(result))
     print(hjax.diagnose(result))
     print(f"run directory: {run_dir}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """`hjax sweep`: the grid from --grid (or the resumed sweep's), the config from the options."""
+    problem = _run_dir_problem(args)
+    if problem is not None:
+        return _fail(problem)
+    if not args.grid and args.resume is None:
+        return _fail("no --grid given; allowed: one or more --grid FIELD=V1,V2,... (or --resume RUN_DIR)")
+    import hjax
+    from hjax import sweeping
+
+    try:
+        saved, saved_grid, saved_seeds = sweeping.load_sweep(args.resume) if args.resume else (None, None, None)
+        config = _config(args, saved)
+        grid = dict(args.grid) if args.grid else saved_grid
+        if len(dict(args.grid)) != len(args.grid):
+            return _fail("invalid --grid: a field is given twice; allowed: each field once, its values comma-separated")
+        num_seeds = args.num_seeds or saved_seeds or 1
+    except (ValueError, TypeError) as e:
+        return _fail(str(e))
+    run_dir = args.resume or args.run_dir
+    if run_dir is None:
+        run_dir = Path("runs") / f"sweep-{config.env}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    try:
+        result = hjax.sweep(config, grid, num_seeds, run_dir=run_dir, resume=args.resume, overwrite=args.overwrite,
+                            checkpoint_every=args.checkpoint_every, save_buffer=args.save_buffer,
+                            progress_bar=not args.no_progress, batch_points=args.batch_points)
+    except hjax.TrainingInterrupted as e:
+        print(f"hjax: {e}", file=sys.stderr)
+        return 128 + e.signum
+    except KeyboardInterrupt:
+        return 130
+    except hjax.NonFiniteError as e:
+        return _fail(str(e), status=1)
+    except ValueError as e:
+        return _fail(str(e))
+    print(result.table())
+    print(f"sweep directory: {run_dir} (each point's run directory: {run_dir}/{sweeping.POINTS_DIR}/NNN)")
     return 0
 
 
@@ -335,9 +449,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    Parser.command = argv[0] if argv and argv[0] in ("train", "eval", "plot", "diagnose") else None
+    commands = {"train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval, "plot": cmd_plot, "diagnose": cmd_diagnose}
+    Parser.command = argv[0] if argv and argv[0] in commands else None
     args = parser.parse_args(argv)
-    commands = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "diagnose": cmd_diagnose}
     return commands[args.command](args)
 
 

@@ -41,7 +41,7 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.signum = signum
 
 
-class _StopRequests:
+class StopRequests:
     """While training, SIGINT/SIGTERM ask to stop at the end of the current chunk (so no
     checkpoint or CSV write is ever cut in half); a second SIGINT aborts at once. Host side;
     only installed in the main thread, where Python delivers signals."""
@@ -50,7 +50,7 @@ class _StopRequests:
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "_StopRequests":
+    def __enter__(self) -> "StopRequests":
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)
@@ -222,7 +222,7 @@ def _train(config: Config, num_seeds, progress, run_dir, resume, checkpoint_ever
                             history=history[0] if history else None)
     run_seconds = 0.0
     epoch_done = start
-    stop = _StopRequests()
+    stop = StopRequests()
     try:
         stop.__enter__()
         for first in range(start, config.num_epochs, chunk):

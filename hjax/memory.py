@@ -78,12 +78,14 @@ def available_bytes(device=None) -> int | None:
         return None
 
 
-def plan(config: Config, num_seeds: int | None = None, trainer: Trainer | None = None) -> MemoryPlan:
-    """Estimate the memory of training `config` (with `num_seeds` seeds) without allocating;
-    `trainer` is `make_trainer(config)` when the caller has built it already."""
+def plan(config: Config, num_seeds: int | None = None, trainer: Trainer | None = None,
+         points: int = 1) -> MemoryPlan:
+    """Estimate the memory of training `config` (with `num_seeds` seeds, for each of `points` grid
+    points of a sweep) without allocating; `trainer` is `make_trainer(config)` when the caller has
+    built it already."""
     trainer = trainer or make_trainer(config)
     state = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
-    seeds = num_seeds or 1
+    seeds = (num_seeds or 1) * points
     buffer_bytes = _nbytes(state.buffer) * seeds
     learner_bytes = (_nbytes(state) - _nbytes(state.buffer)) * seeds
     env = config.make_env()
@@ -103,9 +105,18 @@ def plan(config: Config, num_seeds: int | None = None, trainer: Trainer | None =
 
 
 def check_fits(config: Config, num_seeds: int | None = None, headroom: float = 0.9,
-               trainer: Trainer | None = None) -> MemoryPlan:
-    """Raise `MemoryPlanError` when the plan exceeds `headroom` x the available memory."""
-    p = plan(config, num_seeds, trainer)
+               trainer: Trainer | None = None, points: int | None = None) -> MemoryPlan:
+    """Raise `MemoryPlanError` when the plan exceeds `headroom` x the available memory. With
+    `points` (a sweep's grid points), the message names the largest grid that fits."""
+    p = plan(config, num_seeds, trainer, points or 1)
+    if points is not None and p.available_bytes is not None and p.total_bytes > headroom * p.available_bytes:
+        fits = int(headroom * p.available_bytes // (p.total_bytes // points))
+        seeds = num_seeds or 1
+        raise MemoryPlanError(
+            f"this sweep does not fit: {points} grid points x {seeds} seeds, {p.describe()}. The largest grid that "
+            f"fits has {fits} points of {seeds} seeds" + (" (not even one point fits: reduce buffer_episodes, "
+                                                          "hidden_sizes or num_envs)" if fits < 1 else
+                                                          "; sweep fewer values, or fewer seeds") + ".")
     if p.available_bytes is not None and p.total_bytes > headroom * p.available_bytes:
         biggest = "buffer_episodes" if p.buffer_bytes >= max(p.learner_bytes, p.workspace_bytes) else (
             "hidden_sizes" if p.learner_bytes >= p.workspace_bytes else "batch_size or num_envs")

@@ -1,4 +1,4 @@
-"""Learning-curve plots of a `Result` (host side, matplotlib; no pyplot state is touched)."""
+"""Learning-curve plots of a `Result` or a sweep (host side, matplotlib; no pyplot state is touched)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Figure(_MplFigure):
         self.savefig(buffer, format="png", dpi=90)
         return buffer.getvalue()
 
-from hjax import runs
+from hjax import runs, stats
 from hjax.diagnosis import Diagnosis, diagnose
 
 PANELS = (
@@ -92,7 +92,7 @@ def plot(result, path: str | Path | None = None, title: str | None = None,
     """Success, distance, replay composition and Q statistics against env steps.
 
     `result` is a `hjax.Result`, a run directory (read from its config.json and metrics.csv) or a
-    metrics mapping. With a seed axis, lines are medians
+    metrics mapping; a `hjax.sweep` result is drawn by `plot_sweep`. With a seed axis, lines are medians
     and bands the interquartile range over seeds. Dotted vertical lines mark the first successful
     training episode and the success milestones of `diagnosis` (default: `hjax.diagnose(result)`
     for a Result; with seeds, the median seed's), and the title gives its verdict. Saves a PNG
@@ -100,6 +100,8 @@ def plot(result, path: str | Path | None = None, title: str | None = None,
     """
     if isinstance(result, (str, os.PathLike)):
         result = runs.read_run(result)
+    if hasattr(result, "grid"):
+        return plot_sweep(result, path, title)
     if not hasattr(result, "metrics") and not isinstance(result, Mapping):
         raise TypeError(f"plot(result): expected a hjax.Result, a run directory path or a metrics mapping, "
                         f"got {type(result).__name__}")
@@ -149,6 +151,38 @@ def plot_runs(runs: Mapping[str, Mapping[str, np.ndarray]], path: str | Path | N
         for label, metrics in runs.items():
             draw_band(ax, env_steps_axis(metrics), metrics[key], label)
         finish_axes(ax, title, ylim)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_sweep(sweep, path: str | Path | None = None, title: str | None = None, reps: int = 2000) -> Figure:
+    """A `hjax.sweep` result: eval success against env steps per grid point (median over seeds, IQR
+    band), and a summary panel of each point's final eval success, IQM over seeds with its 95%
+    stratified-bootstrap CI (`hjax.stats`). Saves a PNG when `path` is given."""
+    success = np.asarray(sweep.metrics["eval/success_rate"], np.float64)  # (points, seeds, epochs)
+    x = np.asarray(sweep.metrics["env_steps"], np.float64)[0, 0]
+    labels = [sweep.grid.label(i) for i in range(len(sweep.points))]
+    fig = Figure(figsize=(13, max(3.6, 0.3 * len(labels) + 1.2)), layout="constrained")
+    curves, summary = fig.subplots(1, 2, width_ratios=(3, 2))
+    for i, label in enumerate(labels):
+        draw_band(curves, x, success[i], label)
+    finish_axes(curves, f"eval success rate (median, IQR over {sweep.num_seeds} seeds)", (0.0, 1.02))
+    final = [stats.interval_estimates(success[i, :, -1], "iqm", reps=reps) for i in range(len(labels))]
+    y = np.arange(len(labels))[::-1]
+    point = np.array([float(iv.point) for iv in final])
+    errors = np.array([[point[i] - float(iv.low), float(iv.high) - point[i]] for i, iv in enumerate(final)]).T
+    colors = [line.get_color() for line in curves.get_lines()]
+    for i in range(len(labels)):
+        summary.errorbar(point[i], y[i], xerr=errors[:, i:i + 1], fmt="o", color=colors[i], capsize=3)
+    summary.set_yticks(y, labels, fontsize=7)
+    summary.set_xlim(-0.02, 1.02)
+    summary.set_xlabel("final eval success")
+    summary.set_title("final eval success: IQM, 95% CI")
+    summary.grid(alpha=0.3)
+    cfg = sweep.config
+    fig.suptitle(title or f"{cfg.env}, {cfg.algorithm}: sweep of {len(labels)} points x {sweep.num_seeds} seeds")
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)

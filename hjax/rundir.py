@@ -20,10 +20,11 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 LOCK_FILE = ".hjax.lock"
-# Every name a run writes into its directory (hjax.runs, hjax.loop, hjax.cli).
+# Every name a run or a sweep writes into its directory (hjax.runs, hjax.loop, hjax.cli, hjax.sweep).
 RUN_FILES = ("config.json", "config.json.tmp", "metrics.csv", "checkpoints", "tensorboard", "curves.png",
              "diagnosis.json", "diagnosis.json.tmp", "episode.html", "episode.png", "compare.png",
-             "checkpoints_set_aside")
+             "checkpoints_set_aside", "sweep.json", "sweep.json.tmp", "points", "sweep.png", "table.json",
+             "table.json.tmp")
 
 
 class RunInUseError(ValueError):
@@ -57,9 +58,11 @@ class Claim:
         self.release()
 
 
-def check_free(run_dir: str | Path, *, resume: bool, overwrite: bool, cli: bool = False) -> None:
+def check_free(run_dir: str | Path, *, resume: bool, overwrite: bool, cli: bool = False,
+               command: str = "train") -> None:
     """Raise `RunInUseError` when `run_dir` holds a run and neither `resume` nor `overwrite` was
-    asked (the message names the directory, what it holds, and both ways on)."""
+    asked (the message names the directory, what it holds, and both ways on, for `command`:
+    train or sweep)."""
     if resume and overwrite:
         raise ValueError("invalid overwrite=True with resume; allowed: one of them (resume continues the run, "
                          "overwrite deletes it)" if not cli else
@@ -67,22 +70,24 @@ def check_free(run_dir: str | Path, *, resume: bool, overwrite: bool, cli: bool 
                          "--overwrite deletes it)")
     present = run_files(run_dir)
     if present and not resume and not overwrite:
-        ways = (f"continue it with `hjax train --resume {run_dir}`, or delete it and start again with "
+        args = "config" if command == "train" else "config, grid"
+        ways = (f"continue it with `hjax {command} --resume {run_dir}`, or delete it and start again with "
                 f"--overwrite" if cli else
-                f"continue it with hjax.train(config, resume={str(run_dir)!r}) (`hjax train --resume {run_dir}`), "
-                f"or delete it and start again with overwrite=True (--overwrite)")
+                f"continue it with hjax.{command}({args}, resume={str(run_dir)!r}) (`hjax {command} --resume "
+                f"{run_dir}`), or delete it and start again with overwrite=True (--overwrite)")
         raise RunInUseError(f"{run_dir} already holds a run ({', '.join(present)}); nothing was changed. "
                             f"Choose another run directory, {ways}.")
 
 
-def claim(run_dir: str | Path, *, resume: bool = False, overwrite: bool = False, lock: bool = True) -> Claim:
+def claim(run_dir: str | Path, *, resume: bool = False, overwrite: bool = False, lock: bool = True,
+          command: str = "train") -> Claim:
     """Check `run_dir` is free (see `check_free`), create it and lock it for this process.
 
     `lock=False` (every process but the first of a multi-host run) checks without locking.
     Nothing is deleted here: `overwrite` only lets a used directory through; the caller deletes
     the old run with `remove_run` once the new one is known to fit (before anything compiles)."""
     run_dir = Path(run_dir)
-    check_free(run_dir, resume=resume, overwrite=overwrite)
+    check_free(run_dir, resume=resume, overwrite=overwrite, command=command)
     if not lock or (resume and not run_dir.is_dir()):  # nothing to resume: the caller says so
         return Claim(run_dir, None)
     run_dir.mkdir(parents=True, exist_ok=True)

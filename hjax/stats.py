@@ -125,10 +125,20 @@ def first_reaching(x: np.ndarray, values: np.ndarray, level: float):
     return None if hits.size == 0 else np.asarray(x)[hits[0]].item()
 
 
+def first_reaching_each(x: np.ndarray, curves: np.ndarray, level: float) -> np.ndarray:
+    """Per row of `curves` (`(num_seeds, num_points)`): the first `x` at which the row is `>= level`,
+    `inf` for a row that never reaches it (an IQM over seeds is then `inf` when more than a quarter
+    of them never do)."""
+    curves = np.asarray(curves)
+    reached = curves >= level
+    first = np.asarray(x, np.float64)[np.argmax(reached, axis=-1)]
+    return np.where(reached.any(axis=-1), first, np.inf)
+
+
 def format_interval(iv: Interval, digits: int = 3) -> str:
     """`point [low, high]` for a scalar interval."""
     return f"{float(iv.point):.{digits}f} [{float(iv.low):.{digits}f}, {float(iv.high):.{digits}f}]"
 
 
-__all__ = ["Interval", "STATISTICS", "curve_estimates", "first_reaching", "format_interval", "interval_estimates",
-           "iqm", "mean", "median", "stratified_bootstrap"]
+__all__ = ["Interval", "STATISTICS", "curve_estimates", "first_reaching", "first_reaching_each", "format_interval",
+           "interval_estimates", "iqm", "mean", "median", "stratified_bootstrap"]

@@ -79,6 +79,21 @@ def test_goal_time_matches_loop_reference(strategy):
     np.testing.assert_array_equal(got, _reference_goal_t(strategy, np.asarray(t), np.asarray(u)))
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_traced_strategy_index_draws_what_the_named_strategy_draws(strategy):
+    """A sweep passes the strategy as a traced index and 1 - 1/(1+k) computed on the host: the same
+    rows, relabel flags and goals as the named strategy, bit for bit, with the index under vmap."""
+    buf = _filled_buffer(capacity=12, n=9)
+    k = 3.0
+    named = her.sample_indices(jax.random.PRNGKey(8), buf.size, T, 256, strategy, k)
+    p = np.float32(0.0 if strategy == "none" else 1.0 - 1.0 / (1.0 + k))
+    traced = jax.jit(jax.vmap(lambda i: her.sample_indices(jax.random.PRNGKey(8), buf.size, T, 256, i, None, p)))(
+        jnp.array([STRATEGIES.index(strategy)] * 2, jnp.int32))
+    for field in ("episode", "t", "relabel", "goal_episode", "goal_t"):
+        np.testing.assert_array_equal(getattr(traced, field)[1], getattr(named, field), err_msg=field)
+    assert bool(np.any(np.asarray(named.relabel))) == (strategy != "none")
+
+
 # ---- relabel: gather + reward, against a loop -------------------------------------------------
 
 def _reference_relabel(data, idx):

@@ -13,10 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # folder -> the package it installs as (envs/ installs as hjax.envs; pyproject.toml)
 PACKAGES = {"hjax": "hjax", "envs": "hjax.envs"}
 PURE = ("hjax.step", "hjax.buffer", "hjax.her", "hjax.learner", "hjax.td3", "hjax.ddpg", "hjax.sac",
-        "hjax.networks", "hjax.normalizer", "hjax.counter", "hjax.sharding", "hjax.config")
+        "hjax.networks", "hjax.normalizer", "hjax.counter", "hjax.sharding", "hjax.config", "hjax.hyper")
 HOST = ("hjax.loop", "hjax.runs", "hjax.rundir", "hjax.result", "hjax.loading", "hjax.cli", "hjax.plotting",
         "hjax.progress", "hjax.demo", "hjax.memory", "hjax.diagnosis", "hjax.distributed", "hjax.compile_cache",
-        "hjax.program_cache")
+        "hjax.program_cache", "hjax.sweeping", "hjax.stats")
 
 
 def module_sources(root: Path = ROOT) -> dict[str, str]:
