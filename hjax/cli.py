@@ -224,10 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="delete the run already in --run-dir and sweep into it")
     p_sweep.add_argument("--checkpoint-every", type=int, default=None, help="epochs between checkpoints")
     p_sweep.add_argument("--save-buffer", action="store_true", help="checkpoint the replay buffers (exact resume)")
-    p_sweep.add_argument("--batch-points", action=argparse.BooleanOptionalAction, default=True,
-                         help="vmap over the grid points (default; each point equals its lone run to float32 "
-                              "rounding); --no-batch-points runs them one after another in the same program, each "
-                              "bit-identical to its lone `hjax train`")
+    p_sweep.add_argument("--batch-points", action=argparse.BooleanOptionalAction, default=None,
+                         help="vmap over the grid points (each point equals its lone run to float32 rounding); "
+                              "--no-batch-points runs them one after another in the same program, each bit-identical "
+                              "to its lone `hjax train` (default: batched on a GPU or TPU, one after another on a CPU)")
     p_sweep.add_argument("--no-progress", action="store_true", help="no progress lines")
     add_config_arguments(p_sweep)
 
@@ -288,6 +288,24 @@ def _config(args: argparse.Namespace, saved: Config | None) -> Config:
     return config_from_args(args)
 
 
+def _stopped(run: typing.Callable[[], Any]) -> tuple[Any, int | None]:
+    """`(run(), None)`, or `(None, status)` for how it stopped: a signal at a chunk boundary (128 +
+    its number), Ctrl-C (130), a NaN/inf (1, the message printed) or a bad value (2)."""
+    import hjax
+
+    try:
+        return run(), None
+    except hjax.TrainingInterrupted as e:
+        print(f"hjax: {e}", file=sys.stderr)
+        return None, 128 + e.signum
+    except KeyboardInterrupt:
+        return None, 130
+    except hjax.NonFiniteError as e:
+        return None, _fail(str(e), status=1)
+    except ValueError as e:
+        return None, _fail(str(e))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume_epoch is not None and args.resume is None:
         return _fail(f"invalid --resume-epoch={args.resume_epoch} without --resume; allowed: --resume-epoch with "
@@ -317,21 +335,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if run_dir is None:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path("runs") / f"{config.env}-{config.her_strategy}-{stamp}"
-    try:
-        result = hjax.train(config, num_seeds=num_seeds, run_dir=run_dir, resume=args.resume,
-                            checkpoint_every=args.checkpoint_every, save_buffer=args.save_buffer,
-                            tensorboard=args.tensorboard, save_episode=args.save_episode,
-                            progress_bar=not args.no_progress, overwrite=args.overwrite,
-                            resume_epoch=args.resume_epoch)
-    except hjax.TrainingInterrupted as e:
-        print(f"hjax: {e}", file=sys.stderr)
-        return 128 + e.signum
-    except KeyboardInterrupt:
-        return 130
-    except hjax.NonFiniteError as e:
-        return _fail(str(e), status=1)
-    except ValueError as e:
-        return _fail(str(e))
+    result, status = _stopped(lambda: hjax.train(
+        config, num_seeds=num_seeds, run_dir=run_dir, resume=args.resume, checkpoint_every=args.checkpoint_every,
+        save_buffer=args.save_buffer, tensorboard=args.tensorboard, save_episode=args.save_episode,
+        progress_bar=not args.no_progress, overwrite=args.overwrite, resume_epoch=args.resume_epoch))
+    if status is not None:
+        return status
     print(hjax.summary(result))
     print(hjax.diagnose(result))
     print(f"run directory: {run_dir}")
@@ -345,6 +354,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return _fail(problem)
     if not args.grid and args.resume is None:
         return _fail("no --grid given; allowed: one or more --grid FIELD=V1,V2,... (or --resume RUN_DIR)")
+    if len(dict(args.grid)) != len(args.grid):
+        return _fail("invalid --grid: a field is given twice; allowed: each field once, its values comma-separated")
     import hjax
     from hjax import sweeping
 
@@ -352,27 +363,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         saved, saved_grid, saved_seeds = sweeping.load_sweep(args.resume) if args.resume else (None, None, None)
         config = _config(args, saved)
         grid = dict(args.grid) if args.grid else saved_grid
-        if len(dict(args.grid)) != len(args.grid):
-            return _fail("invalid --grid: a field is given twice; allowed: each field once, its values comma-separated")
         num_seeds = args.num_seeds or saved_seeds or 1
     except (ValueError, TypeError) as e:
         return _fail(str(e))
     run_dir = args.resume or args.run_dir
     if run_dir is None:
         run_dir = Path("runs") / f"sweep-{config.env}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    try:
-        result = hjax.sweep(config, grid, num_seeds, run_dir=run_dir, resume=args.resume, overwrite=args.overwrite,
-                            checkpoint_every=args.checkpoint_every, save_buffer=args.save_buffer,
-                            progress_bar=not args.no_progress, batch_points=args.batch_points)
-    except hjax.TrainingInterrupted as e:
-        print(f"hjax: {e}", file=sys.stderr)
-        return 128 + e.signum
-    except KeyboardInterrupt:
-        return 130
-    except hjax.NonFiniteError as e:
-        return _fail(str(e), status=1)
-    except ValueError as e:
-        return _fail(str(e))
+    result, status = _stopped(lambda: hjax.sweep(
+        config, grid, num_seeds, run_dir=run_dir, resume=args.resume, overwrite=args.overwrite,
+        checkpoint_every=args.checkpoint_every, save_buffer=args.save_buffer, progress_bar=not args.no_progress,
+        batch_points=args.batch_points))
+    if status is not None:
+        return status
     print(result.table())
     print(f"sweep directory: {run_dir} (each point's run directory: {run_dir}/{sweeping.POINTS_DIR}/NNN)")
     return 0

@@ -46,6 +46,12 @@ NOT_SWEEPABLE_WHY = {
 """Why some fields that look like values are not sweepable (said in the error)."""
 
 
+_ORDER = ("actor_lr", "critic_lr", "alpha_lr", "tau", "polyak_keep", "discount", "q_low", "q_high",
+          "exploration_noise", "random_action_prob", "action_l2", "target_noise", "target_noise_clip",
+          "log_init_alpha", "target_entropy", "relabel_probability", "her_strategy")
+"""Every resolved scalar, in the order `constants` returns them."""
+
+
 def constants(config: Config) -> dict[str, Any]:
     """Every resolved scalar of `config` as the Python value the fused step uses."""
     low, high = config.q_target_bounds()
@@ -67,11 +73,6 @@ def traced_names(fields: tuple[str, ...]) -> tuple[str, ...]:
     """The resolved scalars that the swept `fields` change, in `constants` order."""
     changed = {name for field in fields for name in SWEEPABLE[field]}
     return tuple(name for name in _ORDER if name in changed)
-
-
-_ORDER = ("actor_lr", "critic_lr", "alpha_lr", "tau", "polyak_keep", "discount", "q_low", "q_high",
-          "exploration_noise", "random_action_prob", "action_l2", "target_noise", "target_noise_clip",
-          "log_init_alpha", "target_entropy", "relabel_probability", "her_strategy")
 
 
 def point_values(configs: list[Config], names: tuple[str, ...]) -> dict[str, np.ndarray]:

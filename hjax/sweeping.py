@@ -15,15 +15,18 @@ Only fields that change no array shape and no program structure can be swept
 refuses. The swept values enter the fused step as traced arrays (`hjax.hyper`), one per point,
 computed on the host as the Python constants of a lone run are. Seed i of every point starts from
 `PRNGKey(config.seed + i)`, as `hjax.train(config_p, num_seeds=N)` does. The program is traced and
-compiled once for the whole grid, in one of two layouts (`batch_points`):
+compiled once for the whole grid, in one of two layouts (`batch_points`; None, the default,
+picks the batched one on a GPU or TPU and the other on a CPU):
 
-- `batch_points=True` (default): `jit(vmap(vmap(chunk, seeds), points))`, every run of the grid
-  at once: the fastest. XLA reduces a batched array (a bias gradient over the batch, a norm) in
-  an order that depends on the whole batch's shape, so a point agrees with its lone run to float32
-  rounding, not bit for bit: measured at most 3.2e-7 of each learner leaf's largest magnitude
-  (a few float32 eps) after 1-4 tiny epochs (tests/test_sweep.py). The same holds between
-  `hjax.train(config, num_seeds=2)` and `num_seeds=6` for the same seed; along a long run such
-  differences grow as any rounding difference does in RL, so curves agree statistically.
+- `batch_points=True`: `jit(vmap(vmap(chunk, seeds), points))`, every run of the grid at once,
+  for an accelerator that one run leaves mostly idle. On a CPU, where one run already keeps a core
+  busy, it ran slower than one point after another (benchmarks/results/sweep_speed_point_mass.md).
+  XLA reduces a batched array (a bias gradient over the batch, a norm) in an order that depends on
+  the whole batch's shape, so a point agrees with its lone run to float32 rounding, not bit for
+  bit (tests/test_sweep.py: within 8 float32 eps of each learner array's largest magnitude after
+  two tiny epochs). The same holds between `hjax.train(config, num_seeds=2)` and `num_seeds=6`
+  for the same seed; along a long run such differences grow as any rounding difference does in
+  RL, so curves agree statistically.
 - `batch_points=False`: `jit(lax.map(vmap(chunk, seeds), points))`, the points one after another
   inside the one program, each batched over its seeds exactly as `hjax.train` batches them: every
   point computes the same bits as `hjax.train(config_p, num_seeds=N)` (tested).
@@ -255,7 +258,7 @@ def sweep(config: Config, grid: Mapping[str, Sequence[Any]], num_seeds: int = 1,
           progress: Callable[[int, dict[str, np.ndarray]], None] | None = None, *,
           run_dir: str | Path | None = None, resume: str | Path | None = None, overwrite: bool = False,
           checkpoint_every: int | None = None, save_buffer: bool = False, progress_bar: bool = True,
-          verbose: bool = True, batch_points: bool = True) -> SweepResult:
+          verbose: bool = True, batch_points: bool | None = None) -> SweepResult:
     """Train every point of `grid` (a mapping of sweepable Config fields to lists of values, their
     product) times `num_seeds` seeds in one compiled program; return a `SweepResult`. Not jittable.
 
@@ -274,9 +277,10 @@ def sweep(config: Config, grid: Mapping[str, Sequence[Any]], num_seeds: int = 1,
       save_buffer: include the replay buffers in checkpoints (for an exact resume).
       progress_bar: print one line per chunk (env steps, steps/s, eval success per point).
       verbose: print the memory estimate at the start.
-      batch_points: vmap over the grid points (fastest; each point equals its lone `hjax.train`
-        run to float32 rounding), or, False, run them one after another inside the one program
-        (each point bit-identical to its lone run). See the module docstring.
+      batch_points: True: vmap over the grid points (each point equals its lone `hjax.train` run
+        to float32 rounding); False: run them one after another inside the one program (each point
+        bit-identical to its lone run); None: True on a GPU or TPU, False on a CPU. See the module
+        docstring.
 
     Raises `ValueError` for a bad grid or argument, `hjax.memory.MemoryPlanError` when the grid does
     not fit (naming the largest grid that does), both before anything compiles; `NonFiniteError`
@@ -289,8 +293,11 @@ def sweep(config: Config, grid: Mapping[str, Sequence[Any]], num_seeds: int = 1,
     if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
                                          or checkpoint_every < 1):
         raise ValueError(f"invalid checkpoint_every={checkpoint_every!r}; allowed: None or an integer >= 1")
-    if not isinstance(batch_points, bool):
-        raise ValueError(f"invalid batch_points={batch_points!r}; allowed: True or False")
+    if batch_points is not None and not isinstance(batch_points, bool):
+        raise ValueError(f"invalid batch_points={batch_points!r}; allowed: None (batched on a GPU or TPU), True or "
+                         "False")
+    if batch_points is None:
+        batch_points = jax.default_backend() != "cpu"
     if config.seed_devices != 1 or config.num_devices not in (None, 1):
         raise ValueError(f"invalid num_devices={config.num_devices!r}, seed_devices={config.seed_devices!r} for a sweep; "
                          "allowed: num_devices None or 1 and seed_devices 1 (a sweep runs on one device for now)")

@@ -75,3 +75,17 @@ def test_the_readme_diagnosis_example_quotes_the_recorded_reports():
     assert len(numbers) >= 12
     for number in numbers:
         assert number.rstrip(".,") in reports, number
+
+
+def test_the_readme_sweep_figures_are_those_of_the_results_file():
+    """The Sweeps section's seconds and ratio are the sweep_speed results file's (no figure typed by hand
+    can drift from its measurement unnoticed)."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Sweeps"):text.index("## Your own task")]
+    data = json.loads((ROOT / "benchmarks" / "results" / "sweep_speed_point_mass.json").read_text())
+    rows = {r[0]: dict(zip(data["headers"], r)) for r in data["rows"]}
+    trains = rows["5 x hjax.train (a process each)"]
+    sweep = rows["hjax.sweep, batch_points=False"]
+    assert trains["compiles"] == 5 and sweep["compiles"] == 1
+    assert f"took {sweep['process wall s']:.0f} s as one sweep against {trains['process wall s']:.0f} s" in section
+    assert f"{sweep['wall vs train x 5'].split('x')[0]}x less wall time" in section
