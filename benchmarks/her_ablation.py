@@ -13,9 +13,9 @@
         --config-overrides num_envs=64 hidden_sizes=256,256 num_epochs=200 \
         --reuse benchmarks/results/her_ablation_push.json --name her_ablation_push_learners
 
-For each learner in `--algorithms` (td3, ddpg, sac; default td3) and each
-strategy in `hjax.HER_STRATEGIES` (future, final, episode, random, none) it trains `--seeds` seeds
-in one vmap (`hjax.train(config, num_seeds=N)`), all else equal, and reports:
+For each learner in `--algorithms` (td3, ddpg, sac; default td3) it trains every strategy of
+`hjax.HER_STRATEGIES` (future, final, episode, random, none) times `--seeds` seeds in one compiled
+program (`hjax.sweep(config, {"her_strategy": [...]}, N)`), all else equal, and reports:
 
 - curves of eval success rate and eval final distance to the goal against env steps: IQM and
   median over seeds, with 95% stratified-bootstrap confidence intervals of the IQM
@@ -185,7 +185,7 @@ def plot_replay(results: dict[str, dict], steps: np.ndarray, title: str, path: P
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="point_mass", choices=envs.NAMES)
-    parser.add_argument("--seeds", type=int, default=8, help="seeds per strategy, trained in one vmap")
+    parser.add_argument("--seeds", type=int, default=8, help="seeds per strategy, trained in one sweep per learner")
     parser.add_argument("--strategies", nargs="+", default=list(hjax.HER_STRATEGIES), choices=hjax.HER_STRATEGIES)
     parser.add_argument("--algorithms", nargs="+", default=["td3"], choices=ALGORITHMS,
                         help="learners, each trained with every strategy (default: td3)")
@@ -221,19 +221,18 @@ def main() -> None:
 
     results: dict[tuple[str, str], dict] = {}
     steps = np.arange(1, base.num_epochs + 1, dtype=np.float64) * base.env_steps_per_epoch
-    for strategy in args.strategies:  # every learner's first strategy first: the most wanted rows land first
-        for algorithm in args.algorithms:
-            if (algorithm, strategy) in reusable:
-                results[algorithm, strategy] = r = _reused(reusable[algorithm, strategy])
-            else:
-                results[algorithm, strategy] = r = _train(base.replace(algorithm=algorithm, her_strategy=strategy),
-                                                          args.seeds, args.reps, steps, progress=args.progress)
+    for algorithm in args.algorithms:
+        todo = [s for s in args.strategies if (algorithm, s) not in reusable]
+        trained = _sweep(base.replace(algorithm=algorithm), todo, args.seeds, args.reps, steps,
+                         progress=args.progress) if todo else {}
+        for strategy in args.strategies:
+            results[algorithm, strategy] = r = trained.get(strategy) or _reused(reusable[algorithm, strategy])
             print(f"{algorithm} {strategy}: final eval success IQM {stats.format_interval(r['final_success'])}, "
                   f"compile {r['compile_s']:.1f}s, run {r['run_s']:.1f}s ({r['source']})", flush=True)
             r["wall_to_90"] = None if r["steps_to"][0.9] is None else (
                 r["compile_s"] + r["run_s"] * r["steps_to"][0.9] / steps[-1])
-            # Results are rewritten after every run, so a long ablation leaves what it has finished.
-            _write(args, base, name, results, steps, none_from)
+        # Results are rewritten after every learner's sweep, so a long ablation leaves what it has finished.
+        _write(args, base, name, results, steps, none_from)
 
 
 def _write(args: argparse.Namespace, base: hjax.Config, name: str, results: dict[tuple[str, str], dict],
@@ -294,7 +293,9 @@ def _write(args: argparse.Namespace, base: hjax.Config, name: str, results: dict
                     for s in args.strategies] for a in args.algorithms]) + "\n"
     notes = (
         note_sentence(args.note) + significance
-        + f"Each run: {args.seeds} seeds (seeds {base.seed}..{base.seed + args.seeds - 1}) trained in one vmap; "
+        + f"Each run: {args.seeds} seeds (seeds {base.seed}..{base.seed + args.seeds - 1}); a learner's strategies "
+        "and seeds trained in one hjax.sweep (one compiled program: compile_s and run_s are that sweep's, shared by "
+        "its rows); "
         f"config: {_config_text(base)}. Final = last epoch ({base.num_epochs}), each seed's eval success over "
         f"{base.num_eval_envs} deterministic episodes. IQM = interquartile mean over seeds; CI = 95% percentile "
         f"stratified bootstrap over seeds, {args.reps} resamples, seeded (hjax/stats.py). Env steps to 50%/90%: "
@@ -325,13 +326,18 @@ def note_sentence(note: str) -> str:
     return note + ("" if note.endswith((".", "!", "?")) else ".") + " "
 
 
-def _train(cfg: hjax.Config, seeds: int, reps: int, steps: np.ndarray, progress: bool = False) -> dict[str, Any]:
-    """Train `seeds` seeds of `cfg` in one vmap; the run's record for the tables and the JSON.
-
-    `progress`: hjax's progress report after each chunk (a log line when not on a terminal)."""
+def _sweep(cfg: hjax.Config, strategies: list[str], seeds: int, reps: int, steps: np.ndarray,
+           progress: bool = False) -> dict[str, dict[str, Any]]:
+    """Train `strategies` x `seeds` seeds of `cfg` in one `hjax.sweep`; each strategy's record for the
+    tables and the JSON. `progress`: a line per compiled chunk."""
     t0 = time.perf_counter()
-    r = hjax.train(cfg, num_seeds=seeds, progress_bar=progress, verbose=False)
+    sweep = hjax.sweep(cfg, {"her_strategy": strategies}, seeds, progress_bar=progress, verbose=False)
     wall = time.perf_counter() - t0
+    return {point["her_strategy"]: _record(sweep.point(i), reps, steps, wall) for i, point in enumerate(sweep.points)}
+
+
+def _record(r: hjax.Result, reps: int, steps: np.ndarray, wall: float) -> dict[str, Any]:
+    """One strategy's record from its `Result` (timings: the whole sweep's)."""
     m = r.metrics
     assert np.array_equal(np.asarray(m["env_steps"][0], np.float64), steps)
     final = stats.interval_estimates(m["eval/success_rate"][:, -1], "iqm", reps=reps, seed=0)
