@@ -99,8 +99,9 @@ def sample_indices(key: jax.Array, num_stored: jax.Array, episode_length: int, b
                    relabel_p: jax.Array | None = None) -> HerIndices:
     """Draw `batch_size` transitions uniformly from `num_stored` episodes, and their HER goals.
 
-    In a sweep `strategy` is a traced index into STRATEGIES and `relabel_p` the traced
-    `relabel_probability` (computed on the host, as the constant is); otherwise `relabel_p` is None."""
+    `relabel_p`, when given, is `relabel_probability(strategy, replay_k)` as the caller computed it
+    (`hjax.hyper`: on the host in float64); in a sweep `strategy` is a traced index into STRATEGIES
+    and `relabel_p` a traced float32, one grid point's."""
     if isinstance(strategy, str) and strategy not in STRATEGIES:
         raise ValueError(f"invalid her_strategy={strategy!r}; allowed: one of {', '.join(STRATEGIES)}")
     if not isinstance(strategy, str) and relabel_p is None:

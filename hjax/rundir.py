@@ -20,11 +20,10 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 LOCK_FILE = ".hjax.lock"
-# Every name a run or a sweep writes into its directory (hjax.runs, hjax.loop, hjax.cli, hjax.sweep).
+# Every name a run or a sweep writes into its directory (hjax.runs, hjax.loop, hjax.cli, hjax.sweeping).
 RUN_FILES = ("config.json", "config.json.tmp", "metrics.csv", "checkpoints", "tensorboard", "curves.png",
              "diagnosis.json", "diagnosis.json.tmp", "episode.html", "episode.png", "compare.png",
-             "checkpoints_set_aside", "sweep.json", "sweep.json.tmp", "points", "sweep.png", "table.json",
-             "table.json.tmp")
+             "checkpoints_set_aside", "sweep.json", "sweep.json.tmp", "points", "sweep.png", "table.json")
 
 
 class RunInUseError(ValueError):
