@@ -35,8 +35,17 @@ Fetch's measured start per task: high (13.5 cm above the table) for reach and pi
 low for push and slide (Fetch's `gripper_extra_height` 0 and -0.02: grip point 1.4 and 1.3 cm
 above the table there, 1.95 cm here, where the fingertips stop 1 mm above the table).
 
-Not in the model: the robot's arm and body, the table's edges (the table is an infinite plane)
-and the arm's reach limit; slide's puck is a block, not Fetch's cylinder.
+Fetch's table and arm. The table has Fetch's size and place per task (`FETCH_TABLES`): an
+object whose centre passes the table's edge falls off it, as in Fetch, and is out of play (it is
+reported on the floor below the point where it left the table; see `GripperEnv.physics_step`).
+The gripper's target is kept inside the region Fetch's arm reaches (`REACH_CENTER`,
+`REACH_RADIUS`, measured by driving Gymnasium-Robotics' mocap to a grid of targets:
+`benchmarks/fetch_workspace.py`), so, as in FetchSlide, far slide goals are reached only by
+sliding the puck. Slide's puck is Fetch's cylinder, and its fingers are capsules (MJX collides
+cylinders with capsules, not with boxes).
+
+Not in the model: the robot's arm and body (the gripper floats, held inside the arm's reach),
+the fall itself (an object leaving the table is put on the floor at once, not in ~0.3 s).
 """
 
 from __future__ import annotations
@@ -66,14 +75,11 @@ MAX_DISPLACEMENT = 0.05  # m per step per axis at |action| = 1 (Fetch: pos_ctrl 
 
 OBJECT_HALF_SIZE = 0.025  # m, the cube (Fetch push.xml / pick_and_place.xml object0 box)
 OBJECT_MASS = 2.0  # kg, cube and puck (Fetch object0 mass="2")
-# The puck: Fetch's is a cylinder of radius 0.025 m and half-height 0.02 m (slide.xml object0).
-# Here it is a flat block of the same width and height: MJX has no box-cylinder collision for
-# Fetch's box fingers. (A resting cylinder also tipped and jumped under zero action on MJX with
-# pyramidal cones, as the block did; elliptic cones, see GripperSlide, were not tried with it.)
-PUCK_RADIUS, PUCK_HALF_HEIGHT = 0.025, 0.02  # m: half-width and half-height of the puck
+# The puck: Fetch's cylinder of radius 0.025 m and half-height 0.02 m (slide.xml object0).
+PUCK_RADIUS, PUCK_HALF_HEIGHT = 0.025, 0.02  # m
 OBJECT_DAMPING = 0.01  # the object's free joint damping (Fetch object0:joint damping="0.01")
 FRICTION = 1.0  # cube-table sliding friction (MuJoCo's and Fetch's default 1)
-FINGER_FRICTION = 2.0  # finger pads (Fetch: 1 with a ~700 N squeeze; see FINGER_KP)
+FINGER_FRICTION = 1.0  # finger pads (Fetch robot.xml: 1; it holds the cube at 4 Newton iterations)
 SLIDE_FRICTION = 0.1  # table and puck in slide (Fetch slide.xml friction="0.1 0.005 0.0001")
 
 # Fingers (Fetch robot.xml r/l_gripper_finger_link box "0.0385 0.007 0.0135", travel 0-0.05 m,
@@ -96,10 +102,24 @@ GRIPPER_MASS = 1.5175  # kg, Fetch's gripper_link inertial mass
 GRIP_TIME_CONSTANT = 0.02  # s, Fetch's mocap weld solref="0.02 1" (critically damped)
 Z_MIN = -FINGER_BOTTOM + 0.001  # the grip point's lowest height: fingertips 1 mm above the table
 Z_MAX = 0.6  # m, above every goal (Fetch's air goals reach 0.45 m above the object's rest)
+# The region Fetch's arm reaches with the gripper pointing down: a ball, fitted to where
+# Gymnasium-Robotics' FetchReach-v4 grip point stops when its mocap is driven toward 1,568
+# targets beyond it (benchmarks/results/fetch_workspace.md), in Fetch's frame, for the arm's
+# base at Fetch's usual place (robot0:slide0 = 0.405; FetchSlide's base stands 0.355 m nearer
+# the table's far end: slide0 = 0.05, `FETCH_BASE_X`).
+REACH_CENTER = (0.735, 0.745, 0.738)  # m, Fetch's frame, base at x = 0.405
+REACH_RADIUS = 1.06  # m
+FETCH_BASE_X = {"reach": 0.405, "push": 0.405, "pick_and_place": 0.405, "slide": 0.05}
 
 # Fetch's world frame (Gymnasium-Robotics 1.4.2, Fetch*-v4, measured after reset by
 # `hjax.fetch`: `initial_gripper_xpos`, the grip site's position at the episode start).
 TABLE_TOP = 0.4  # m: the table top's z in Fetch's frame (table0 at z 0.2, half-height 0.2)
+# Fetch's table0 per task, (centre xy, half-size xy) in Fetch's frame (push.xml etc.; slide.xml's
+# is longer); the floor (floor0) is at z = 0.
+_TABLE = ((1.3, 0.75), (0.25, 0.35))
+FETCH_TABLES = {"reach": _TABLE, "push": _TABLE, "pick_and_place": _TABLE,
+                "slide": ((1.32441906, 0.75018422), (0.625, 0.45))}
+PARK_SHIFT = 20.0  # m along x: where (in the physics frame) an object that fell off the table rests
 FETCH_GRIPPER_START = {
     "reach": (1.34183502, 0.74910104, 0.53472395),
     "pick_and_place": (1.34193502, 0.74910105, 0.53472396),
@@ -141,7 +161,7 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
         obj = ""
     else:
         if slide:
-            shape = f'type="box" size="{PUCK_RADIUS} {PUCK_RADIUS} {PUCK_HALF_HEIGHT}"'
+            shape = f'type="cylinder" size="{PUCK_RADIUS} {PUCK_HALF_HEIGHT}"'
             rest = PUCK_HALF_HEIGHT
         else:
             h = OBJECT_HALF_SIZE
@@ -153,15 +173,23 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
       <geom name="object" {shape} mass="{OBJECT_MASS}" contype="0" conaffinity="6"
             friction="{table_friction} 0.005 0.0001" rgba="0.9 0.3 0.2 1"/>
     </body>"""
-    finger_shape = (f'type="box" pos="0 0 {(FINGER_BOTTOM + FINGER_TOP) / 2}" '
-                    f'size="{FINGER_HALF_WIDTH} {r} {(FINGER_TOP - FINGER_BOTTOM) / 2}"')
+    finger_geom = (f'contype="4" conaffinity="0" friction="{FINGER_FRICTION} 0.005 0.0001" '
+                   'rgba="0.35 0.36 0.38 1"')
+    if slide:  # two upright capsules per finger spanning its width (MJX has no box-cylinder pair)
+        x = FINGER_HALF_WIDTH - r
+        finger_geoms = lambda side: "\n".join(  # noqa: E731
+            f'<geom name="finger_{side}{i}" type="capsule" size="{r}" fromto="{sx * x} 0 {FINGER_BOTTOM + r} '
+            f'{sx * x} 0 {FINGER_TOP - r}" {finger_geom}/>' for i, sx in enumerate((-1, 1)))
+    else:
+        finger_geoms = lambda side: (  # noqa: E731
+            f'<geom name="finger_{side}" type="box" pos="0 0 {(FINGER_BOTTOM + FINGER_TOP) / 2}" '
+            f'size="{FINGER_HALF_WIDTH} {r} {(FINGER_TOP - FINGER_BOTTOM) / 2}" {finger_geom}/>')
     fingers = "\n".join(f"""
       <body name="finger_{side}" pos="0 {sign * r} 0" gravcomp="1">
         <joint name="finger_{side}" type="slide" axis="0 {sign} 0" range="0 {FINGER_TRAVEL}"
                damping="{FINGER_DAMPING}" armature="{FINGER_ARMATURE}"/>
         <inertial pos="0 0 0" mass="{FINGER_MASS}" diaginertia="1e-4 1e-4 1e-4"/>
-        <geom name="finger_{side}" {finger_shape}
-              contype="4" conaffinity="0" friction="{FINGER_FRICTION} 0.005 0.0001" rgba="0.35 0.36 0.38 1"/>
+        {finger_geoms(side)}
       </body>""" for side, sign in (("l", -1), ("r", 1)))
     grip_joints = "\n".join(
         f'<joint name="grip_{a}" type="slide" axis="{axis}" damping="{damping:.6g}"'
@@ -258,7 +286,9 @@ class GripperEnv(GoalEnv):
     DEFAULT_ITERATIONS = DEFAULT_ITERATIONS
     DEFAULT_LS_ITERATIONS = DEFAULT_LS_ITERATIONS
 
-    VERSION = 2  # 2: Fetch's world frame, finger order and Euler angles; per-task start (hjax 0.3)
+    # 2: Fetch's world frame, finger order and Euler angles; per-task start (hjax 0.3).
+    # 3: Fetch's table edges, the arm's reach, slide's cylinder puck, finger friction 1 (hjax 0.4).
+    VERSION = 3
 
     def __init__(self, *, distance_threshold: float = DISTANCE_THRESHOLD,
                  episode_length: int = EPISODE_LENGTH, reward_type: str = "sparse",
@@ -285,6 +315,13 @@ class GripperEnv(GoalEnv):
         self.origin = np.array([fetch_start[0], fetch_start[1], TABLE_TOP], np.float32)
         start_height = max(float(fetch_start[2]) - TABLE_TOP, Z_MIN)  # Fetch's, fingertips above the table
         self.gripper_start = np.array([0.0, 0.0, start_height], np.float32)  # physics frame
+        # Fetch's table and the arm's reach, in the physics frame.
+        centre, half = FETCH_TABLES[self.TASK]
+        self.table_center = np.asarray(centre, np.float32) - self.origin[:2]
+        self.table_half_size = np.asarray(half, np.float32)
+        reach = np.asarray(REACH_CENTER, np.float64) + [FETCH_BASE_X[self.TASK] - FETCH_BASE_X["reach"], 0, 0]
+        self.reach_center = (reach - self.origin).astype(np.float32)
+        self.floor_rest = np.float32(self.object_rest_height - TABLE_TOP)  # a fallen object's z
 
     # ---- what a task provides ------------------------------------------------------------------
 
@@ -315,20 +352,53 @@ class GripperEnv(GoalEnv):
         lo = jnp.array([-WORKSPACE_XY, -WORKSPACE_XY, Z_MIN], jnp.float32)
         hi = jnp.array([WORKSPACE_XY, WORKSPACE_XY, Z_MAX], jnp.float32)
         target = jnp.clip(qpos[GRIP] + MAX_DISPLACEMENT * a[:3], lo, hi)
+        # Inside the arm's reach: pulled back toward the ball's centre onto its surface.
+        offset = target - self.reach_center
+        norm = jnp.linalg.norm(offset)
+        target = self.reach_center + offset * jnp.minimum(1.0, REACH_RADIUS / jnp.maximum(norm, 1e-6))
         fingers = jnp.clip(qpos[FINGERS] + a[3], 0.0, FINGER_TRAVEL)
         if self.BLOCK_FINGERS:
             fingers = jnp.zeros(2, jnp.float32)
         return jnp.concatenate([target, fingers])
 
     def physics_step(self, data, action):
-        """One env step: set the actuator targets from `action`, then `n_frames` MJX steps."""
+        """One env step: set the actuator targets from `action`, then `n_frames` MJX steps, then
+        the table's edge: an object whose centre has left the table falls off (`fall_off`)."""
         data = data.replace(ctrl=self.ctrl(data.qpos, action))
 
         def substep(d, _):
             return mjx.step(self.mjx_model, d), None
 
         data, _ = jax.lax.scan(substep, data, None, length=self.n_frames)
-        return data
+        if not self.HAS_OBJECT:
+            return data
+        qpos, qvel = self.fall_off(data.qpos, data.qvel)
+        return data.replace(qpos=qpos, qvel=qvel)
+
+    def fall_off(self, qpos, qvel):
+        """An object whose centre is beyond the table's edge (Fetch's table0) leaves play: it is
+        put at rest, upright, PARK_SHIFT m further along x on the plane (out of the gripper's
+        reach, so nothing touches it again), and reported on the floor below the point where it
+        left the table (`observe`, `_achieved`). In Fetch it tips over the edge and falls to the
+        floor in about 0.3 s; either way it can no longer reach a goal on the table."""
+        xy = qpos[OBJECT_POS][:2]
+        parked = self.is_parked(qpos)
+        off = jnp.any(jnp.abs(xy - self.table_center) > self.table_half_size) & ~parked
+        moved = (qpos.at[OBJECT_POS.start].add(PARK_SHIFT).at[OBJECT_POS.start + 2].set(self.object_rest_height)
+                 .at[OBJECT_QUAT].set(jnp.array([1.0, 0.0, 0.0, 0.0])))
+        stopped = qvel.at[OBJECT_VEL.start:OBJECT_ANGVEL.stop].set(0.0)
+        return jnp.where(off, moved, qpos), jnp.where(off, stopped, qvel)
+
+    @staticmethod
+    def is_parked(qpos) -> jax.Array:
+        """Whether the object has fallen off the table (see `fall_off`)."""
+        return qpos[OBJECT_POS.start] > PARK_SHIFT / 2
+
+    def object_position(self, qpos) -> jax.Array:
+        """The object's position in the physics frame as reported: on the floor once it fell."""
+        pos = qpos[OBJECT_POS]
+        floor = jnp.stack([pos[0] - PARK_SHIFT, pos[1], jnp.asarray(self.floor_rest, pos.dtype)])
+        return jnp.where(self.is_parked(qpos), floor, pos)
 
     # ---- the GoalEnv hooks ---------------------------------------------------------------------
 
@@ -362,14 +432,14 @@ class GripperEnv(GoalEnv):
         grip_vel, finger_vel = v[GRIP] * dt, v[FINGERS][::-1] * dt
         if not self.HAS_OBJECT:
             return jnp.concatenate([grip, fingers, grip_vel, finger_vel]).astype(jnp.float32)
-        obj, quat = q[OBJECT_POS] + origin, q[OBJECT_QUAT]
+        obj, quat = self.object_position(q) + origin, q[OBJECT_QUAT]
         obj_vel = v[OBJECT_VEL] * dt - grip_vel  # relative to the gripper, as in Fetch
         obj_angvel = quat_rotate(quat, v[OBJECT_ANGVEL]) * dt  # world frame (Fetch's xvelr)
-        return jnp.concatenate([grip, obj, q[OBJECT_POS] - q[GRIP], fingers, quat_to_euler(quat), obj_vel,
+        return jnp.concatenate([grip, obj, obj - grip, fingers, quat_to_euler(quat), obj_vel,
                                 obj_angvel, grip_vel, finger_vel]).astype(jnp.float32)
 
     def _achieved(self, data) -> jax.Array:
-        pos = data.qpos[OBJECT_POS] if self.HAS_OBJECT else data.qpos[GRIP]
+        pos = self.object_position(data.qpos) if self.HAS_OBJECT else data.qpos[GRIP]
         return (pos + jnp.asarray(self.origin)).astype(jnp.float32)
 
     def to_physics(self, position: jax.Array) -> jax.Array:
@@ -418,7 +488,7 @@ _PARAMETERS = """
         reward_type: "sparse" (default: 0 within the threshold, else -1) or "dense" (-distance).
         n_frames: MJX substeps per 0.04 s env step (default 5: 8 ms).
         iterations: Newton iterations of MuJoCo's constraint solver per substep (default 2; 4
-            for push and slide).
+            for push, slide and pick-and-place).
         ls_iterations: line-search iterations per Newton iteration (default 4; 8 for slide).
 """
 
@@ -474,7 +544,7 @@ class GripperPush(GripperEnv):
 
 
 class GripperSlide(GripperEnv):
-    """Hit a flat puck (radius 2.5 cm, 4 cm high, 2 kg) so that it slides to a goal on a
+    """Hit a puck (a cylinder of radius 2.5 cm, 4 cm high, 2 kg) so that it slides to a goal on a
     low-friction table (friction 0.1, Fetch slide.xml), out of the gripper's comfortable reach
     (FetchSlide). Goal: the gripper's start + (0.4, 0) + U(-0.3, 0.3)^2 m on the table (Fetch
     target_offset 0.4, target_range=0.3). The fingers are held closed; `action[3]` is ignored.
@@ -504,6 +574,10 @@ class GripperPickAndPlace(GripperEnv):
 
     TASK = "pick_and_place"
     BLOCK_FINGERS = False
+    # With Fetch's finger friction 1, 2 Newton iterations let a grasped cube slip out (scripted
+    # pick-and-place: 9% of 64 episodes); at 4 all held, sagging ~5 mm/s in the fingers (8 mm/s
+    # with friction 2 at 2 iterations; Fetch's ~1 mm/s). Measured: benchmarks/fetch_parity.py.
+    DEFAULT_ITERATIONS = 4
 
     def _sample_start(self, key):
         key_obj, key_goal, key_air, key_height = jax.random.split(key, 4)

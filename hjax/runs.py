@@ -95,7 +95,9 @@ def env_version(env: str) -> int:
 
 # What changed at each env version, for the message that refuses an older run's checkpoints.
 ENV_CHANGES = {("gripper", 2): "hjax 0.3 moved the gripper tasks' observations and goals into Fetch's world "
-                               "frame (finger order and Euler angles too) and starts push and slide low, as Fetch does"}
+                               "frame (finger order and Euler angles too) and starts push and slide low, as Fetch does",
+               ("gripper", 3): "hjax 0.4 gave the gripper tasks Fetch's table edges, the arm's reach, slide's "
+                               "cylinder puck and Fetch's finger friction"}
 
 
 def check_env_version(run_dir: str | Path, config: Config) -> None:
@@ -109,8 +111,9 @@ def check_env_version(run_dir: str | Path, config: Config) -> None:
     saved, current = payload.get("env_version", 1), env_version(config.env)
     if saved == current:
         return
-    why = next((text for (prefix, v), text in ENV_CHANGES.items()
-                if config.env.startswith(prefix) and v == max(saved, current)), "its observations or dynamics changed")
+    low, high = sorted((saved, current))
+    why = "; ".join(text for (prefix, v), text in sorted(ENV_CHANGES.items())
+                    if config.env.startswith(prefix) and low < v <= high) or "its observations or dynamics changed"
     raise CheckpointError(
         f"{run_dir} was trained on {config.env} version {saved} (hjax {payload.get('hjax_version', '?')}); this hjax "
         f"({__version__}) has version {current}: {why}. Its policy would see other observations: train it again, "

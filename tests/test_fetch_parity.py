@@ -128,3 +128,45 @@ def test_hjaxs_scripted_controllers_succeed_on_fetch(task):
 
     r = fetch.play(fetch.numpy_policy(jax.vmap(fp.SCRIPTED[task])), task, episodes=40, seed=900, num_envs=40)
     assert r["success_rate"] >= 0.8, r["success_rate"]
+
+
+@pytest.mark.parametrize("task", list(fetch.TASKS))
+def test_table_and_object_are_fetchs(task):
+    """Table centre, half-size and top, the object's shape and size (slide: Fetch's cylinder) and
+    its friction, as read from the reference's own MuJoCo model."""
+    ours, theirs = fp.table_and_object(task)
+    np.testing.assert_allclose(ours["table"], theirs["table"], atol=1e-6)
+    assert ours.keys() == theirs.keys()
+    if "object" in ours:
+        assert ours["object"][0] == theirs["object"][0], (ours, theirs)
+        np.testing.assert_allclose(ours["object"][1], theirs["object"][1], atol=1e-4)
+        assert ours["object_friction"] == theirs["object_friction"]
+
+
+@pytest.mark.parametrize("task", ["gripper_push", "gripper_slide"])
+def test_an_object_leaving_the_table_falls_off_it(task):
+    """The object set 1 cm inside an edge of Fetch's table, moving outward at 0.5 m/s: after 1 s
+    it lies on the floor on both sides (Fetch: it tips over and falls; hjax: `fall_off`), out of
+    reach of every goal on the table."""
+    ours, theirs = fp.fall_off_edge(task, 6, seed=7)
+    assert (theirs < 0.1).all(), theirs  # the reference itself: on the floor (z = 0 m)
+    np.testing.assert_allclose(ours, theirs, atol=0.01)
+
+
+@pytest.mark.parametrize("task", ["gripper_push", "gripper_slide"])
+def test_the_gripper_stops_where_fetchs_arm_does(task):
+    """Driven toward targets over and beyond the table (a coarse grid of the region the task
+    uses), the grip point ends where Fetch's does: the targets Fetch's arm reaches are reached
+    on both sides, and where it stops short (slide: far goals must be reached by sliding),
+    hjax's reach ball stops the gripper within a few cm of it (the ball is a fit, see
+    benchmarks/results/fetch_workspace.md)."""
+    targets = fp.reach_targets(task, spacing=0.2)
+    theirs = fp.drive_to_targets(task, targets, steps=40, on_fetch=True)
+    ours = fp.drive_to_targets(task, targets, steps=40, on_fetch=False)
+    reached = np.linalg.norm(theirs - targets, axis=1) < 0.005
+    assert 0 < reached.mean() < 1, reached.mean()  # the grid covers both kinds of target
+    err = np.linalg.norm(ours - theirs, axis=1)
+    assert np.median(err[reached]) < 0.005, np.median(err[reached])
+    assert np.median(err) < fp.REACH_MEDIAN_M and np.percentile(err, 90) < fp.REACH_P90_M, np.percentile(err, [50, 90])
+    table_height = targets[:, 2] < g.TABLE_TOP + 0.03  # how far ahead the gripper gets at the puck's height
+    assert abs(ours[table_height, 0].max() - theirs[table_height, 0].max()) < 0.02
