@@ -34,13 +34,21 @@ SWEEPABLE: Mapping[str, tuple[str, ...]] = {
     "target_entropy": ("target_entropy",),
     "replay_k": ("relabel_probability",),
     "her_strategy": ("her_strategy", "relabel_probability"),
+    "distance_threshold": ("distance_threshold",),
 }
-"""Sweepable Config field -> the resolved scalars (`scalars`) it changes."""
+"""Sweepable field -> the resolved scalars (`scalars`) it changes. Every key is a Config field but
+those in `ENV_FIELDS`, which are env parameters (set through `env_kwargs`)."""
+
+ENV_FIELDS = ("distance_threshold",)
+"""Sweepable env parameters: the success radius enters only as a value (`GoalEnv.is_success` reads
+`env.distance_threshold` when called), so a sweep sets it per grid point on a copy of the env.
+A point's Config carries it in `env_kwargs`, as `hjax.train` would be given it."""
 
 NOT_SWEEPABLE_WHY = {
-    "env_kwargs": "an env is built once per Config and folds its parameters (distance_threshold, "
-                  "episode_length, ...) into its own methods, so they are constants of the program; "
-                  "sweep them with one hjax.sweep per value",
+    "env_kwargs": "an env is built once per Config and folds most of its parameters (episode_length, "
+                  "n_frames, ...) into its own methods and shapes, so they are constants of the program; "
+                  "sweep distance_threshold by name (grid={'distance_threshold': [...]}) and the others "
+                  "with one hjax.sweep per value",
     "seed": "seeds are the sweep's own axis: use num_seeds",
 }
 """Why some fields that look like values are not sweepable (said in the error)."""
@@ -48,7 +56,7 @@ NOT_SWEEPABLE_WHY = {
 
 _ORDER = ("actor_lr", "critic_lr", "alpha_lr", "tau", "polyak_keep", "discount", "q_low", "q_high",
           "exploration_noise", "random_action_prob", "action_l2", "target_noise", "target_noise_clip",
-          "log_init_alpha", "target_entropy", "relabel_probability", "her_strategy")
+          "log_init_alpha", "target_entropy", "relabel_probability", "her_strategy", "distance_threshold")
 """Every resolved scalar, in the order `constants` returns them."""
 
 
@@ -66,6 +74,7 @@ def constants(config: Config) -> dict[str, Any]:
         "log_init_alpha": math.log(config.init_alpha),
         "target_entropy": -float(action_size) if config.target_entropy is None else float(config.target_entropy),
         "relabel_probability": config.relabel_probability, "her_strategy": config.her_strategy,
+        "distance_threshold": config.make_env().distance_threshold,
     }
 
 

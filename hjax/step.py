@@ -17,6 +17,7 @@ these epochs in compiled chunks (`hjax.train`) lives in `hjax/loop.py`.
 
 from __future__ import annotations
 
+import copy
 from typing import Callable, Mapping, NamedTuple
 
 import jax
@@ -120,6 +121,9 @@ def make_trainer(config: Config, mesh=None, traced: Mapping[str, jax.Array] | No
     the config's Python constant, as in `hjax.train`."""
     env = config.make_env()
     s = hyper.scalars(config, traced)
+    if traced and "distance_threshold" in traced:  # a sweep's success radius: this point's, on a copy
+        env = copy.copy(env)
+        env.distance_threshold = s["distance_threshold"]
     shards = config.data_shards or 1
     T = env.episode_length
     sizes = env.observation_size

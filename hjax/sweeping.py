@@ -122,7 +122,7 @@ def make_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> Grid:
             raise ValueError(f"invalid grid field {field}={list(vals)!r}: a value repeats; allowed: distinct values")
         for v in vals:
             try:
-                config.replace(**{field: v})
+                _with(config, field, v)
             except ValueError as e:
                 raise ValueError(f"invalid grid value {field}={v!r}: {e}") from None
         fields.append(field)
@@ -131,10 +131,20 @@ def make_grid(config: Config, grid: Mapping[str, Sequence[Any]]) -> Grid:
     configs = []
     for point in points:
         try:
-            configs.append(config.replace(**point))
+            point_config = config
+            for field, v in point.items():
+                point_config = _with(point_config, field, v)
+            configs.append(point_config)
         except ValueError as e:
             raise ValueError(f"invalid grid point {point!r}: {e}") from None
     return Grid(fields=tuple(fields), values=tuple(values), points=points, configs=tuple(configs))
+
+
+def _with(config: Config, field: str, value: Any) -> Config:
+    """`config` with the sweepable `field` set to `value` (env parameters through env_kwargs)."""
+    if field in hyper.ENV_FIELDS:
+        return config.replace(env_kwargs={**config.env_kwargs, field: value})
+    return config.replace(**{field: value})
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -242,3 +242,20 @@ def test_cli_sweep_writes_each_point_as_a_run_directory_and_resumes(tmp_path, ca
                                       err_msg=name)
     with pytest.raises(hjax.runs.CheckpointError, match=r"grid: .*replay_k"):
         hjax.sweep(base().replace(num_epochs=3), {**GRID, "replay_k": [4.0]}, SEEDS, resume=out, verbose=False)
+
+
+def test_the_success_radius_sweeps_as_an_env_parameter():
+    """`distance_threshold` is swept by name (an env parameter, not a Config field): each point's
+    Config carries it in env_kwargs, and the point equals `hjax.train` of that Config bit for bit
+    (success, rewards and HER's relabeled rewards all read the radius)."""
+    config = base().replace(num_epochs=1)
+    result = hjax.sweep(config, {"distance_threshold": [0.05, 0.3]}, 1, progress_bar=False, verbose=False,
+                        batch_points=False)
+    assert [dict(c.env_kwargs) for c in result.grid.configs] == [{"distance_threshold": 0.05},
+                                                                  {"distance_threshold": 0.3}]
+    alone = hjax.train(result.grid.configs[1], num_seeds=1, progress_bar=False, verbose=False)
+    for name, values in alone.metrics.items():
+        np.testing.assert_array_equal(result.metrics[name][1], values, err_msg=name)
+    # the radius matters: a 6x larger one counts other successes
+    assert not np.array_equal(result.metrics["replay/positive_reward_fraction"][0],
+                              result.metrics["replay/positive_reward_fraction"][1])
