@@ -53,7 +53,7 @@ def main() -> None:
     rows = [["gripper_reach", f"ball fitted to {len(boundary)} stopping points of {len(grid)} targets",
              f"centre {np.round(g.REACH_CENTER, 3).tolist()}, radius {g.REACH_RADIUS}",
              f"centre {np.round(centre, 3).tolist()}, radius {radius:.3f}",
-             f"|residual| median {np.median(np.abs(residual)) * 1000:.1f} mm, 95th "
+             f"abs(residual) median {np.median(np.abs(residual)) * 1000:.1f} mm, 95th "
              f"{np.percentile(np.abs(residual), 95) * 1000:.1f} mm; targets Fetch reaches that lie outside "
              f"hjax's ball by > 1 cm: {(inside > 0.01).sum()} of {(~short).sum()}"]]
     extra = {"fit": {"centre": centre.tolist(), "radius": radius, "boundary_points": len(boundary)}}
@@ -64,7 +64,7 @@ def main() -> None:
         err = np.linalg.norm(ours - theirs, axis=1) * 1000
         low = targets[:, 2] < g.TABLE_TOP + 0.03
         rows.append([task, f"where the grip point stops, {len(targets)} targets over and beyond the table: "
-                     "|hjax - Fetch| median / 95th / max (mm)",
+                     "hjax-to-Fetch distance, median / 95th / max (mm)",
                      f"{np.median(err):.1f} / {np.percentile(err, 95):.1f} / {err.max():.1f}", "",
                      f"Fetch reaches {np.mean(np.linalg.norm(theirs - targets, axis=1) < 0.005):.2f} of the targets"])
         rows.append([task, "farthest x at table height (m)", f"{ours[low, 0].max():.3f}", f"{theirs[low, 0].max():.3f}",

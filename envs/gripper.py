@@ -574,9 +574,10 @@ class GripperPickAndPlace(GripperEnv):
 
     TASK = "pick_and_place"
     BLOCK_FINGERS = False
-    # With Fetch's finger friction 1, 2 Newton iterations let a grasped cube slip out (scripted
-    # pick-and-place: 9% of 64 episodes); at 4 all held, sagging ~5 mm/s in the fingers (8 mm/s
-    # with friction 2 at 2 iterations; Fetch's ~1 mm/s). Measured: benchmarks/fetch_parity.py.
+    # With Fetch's finger friction 1 at 2 Newton iterations the unconverged grasp let cubes slip
+    # (the scripted pick-and-place succeeded in 9% of 64 episodes); at 4 in all of them, the cube
+    # sagging ~5.5 mm/s in the fingers (8.4 mm/s with friction 2 at 2 iterations; Fetch's
+    # ~0.8 mm/s, 25 scripted episodes on FetchPickAndPlace-v4).
     DEFAULT_ITERATIONS = 4
 
     def _sample_start(self, key):
