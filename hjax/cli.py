@@ -260,7 +260,11 @@ def _fail(message: str, status: int = 2) -> int:
 
 
 def _run_dir_problem(args: argparse.Namespace) -> str | None:
-    """What is wrong with --run-dir/--resume/--overwrite, checked before any config, env or JAX."""
+    """What is wrong with --run-dir/--resume/--overwrite/--preset, checked before any config, env or
+    JAX (and before --resume's directory is read)."""
+    if args.preset is not None and args.resume is not None:
+        return (f"invalid --preset={args.preset!r} with --resume; allowed: no --preset (a resumed run "
+                "keeps its saved config)")
     if args.overwrite and args.resume is not None:
         return ("invalid --overwrite with --resume; allowed: one of them (--resume continues the run, "
                 "--overwrite deletes it)")
@@ -275,10 +279,7 @@ def _run_dir_problem(args: argparse.Namespace) -> str | None:
 def _config(args: argparse.Namespace, saved: Config | None) -> Config:
     """The run's Config: the saved one when resuming, else the preset or the defaults, with the
     options given on top; `ValueError` for a bad value or an --env that contradicts --preset."""
-    if args.preset is not None and saved is not None:
-        raise ValueError(f"invalid --preset={args.preset!r} with --resume; allowed: no --preset (a resumed run "
-                         "keeps its saved config)")
-    if saved is not None:
+    if saved is not None:  # (--preset with --resume is refused earlier, by _run_dir_problem)
         return config_from_args(args, base=saved)
     if args.preset is not None:
         if "env" in vars(args) and args.env != args.preset:

@@ -3,7 +3,7 @@ its contacts with 4 Newton iterations.
 
 The first 16 of test_gripper.py's 256 scripted push episodes (a fixed key), replayed by the C
 engine (float64, its own collision code) from the same start states with the same actions, end
-with the cube within 1 cm of MJX's result. Three things made them drift apart by 2-15 cm before
+with the cube within 1 cm of MJX's result (median; each within 2 cm). Three things made them drift apart by 2-15 cm before
 (measured in `benchmarks/results/gripper_fidelity.md`): 2 Newton iterations left the contact
 solve of a pushed cube unconverged, so the cube flipped over; the scripted pusher rose along the
 cube's face and tipped it; and it pushed diagonally, corner-on-corner, where box-box contacts
@@ -52,25 +52,31 @@ def test_scripted_pushes_replay_in_mujoco_c_engine(push_run, record_property):
     assert _tilt_degrees(q).max() < 20, _tilt_degrees(q).max(axis=0)
     assert _lowest_corner(q).min() > -0.01
     assert np.asarray(states.metrics["success"][-1]).mean() >= 0.8
-    assert errors.max() < 0.01, errors
+    # Issue 24's object-response tolerance: within 1 cm, median. With Fetch's finger friction 1
+    # (env version 3) 2 of these 16 end 1.05 and 1.12 cm apart, the median 3 mm (with friction 2
+    # all were within 1 cm); none may be 2 cm apart.
+    assert np.median(errors) < 0.01 and errors.max() < 0.02, errors
 
 
 @pytest.mark.parametrize("iterations, flips", [(2, True), (None, False)])
 def test_push_contacts_need_four_newton_iterations(iterations, flips):
     """MuJoCo's C engine on the push scene: the closed fingers push the cube face-on along x at
     action 0.6 for 1.2 s. With 2 Newton iterations the unconverged contact solve flips the cube
-    over; with push's default (4) it stays within a few degrees of upright."""
+    over; with push's default (4) it stays within a few degrees of upright. The push starts 0.45 m
+    behind the start (the C engine's plane has no edges; a push from there stays inside the arm's
+    reach, which stops the gripper about 0.40 m ahead of its start at table height)."""
     env = envs.make("gripper_push", iterations=iterations)
     assert env.iterations == (4 if iterations is None else iterations)
     model = mujoco.MjModel.from_xml_string(env.xml)
     data = mujoco.MjData(model)
-    data.qpos[:] = np.asarray(env.start_qpos(np.array([0.15, 0.0])), np.float64)
-    data.qpos[g.GRIP] = [0.15 - 0.045, 0.0, g.OBJECT_HALF_SIZE]  # fingers 6.5 mm behind the face
+    start = -0.45
+    data.qpos[:] = np.asarray(env.start_qpos(np.array([start, 0.0])), np.float64)
+    data.qpos[g.GRIP] = [start - 0.045, 0.0, g.OBJECT_HALF_SIZE]  # fingers 6.5 mm behind the face
     mujoco.mj_forward(model, data)
     tilt = []
     for _ in range(30):
         data.ctrl[:] = np.asarray(env.ctrl(data.qpos, np.array([0.6, 0.0, 0.0, -1.0])))
         mujoco.mj_step(model, data, nstep=env.n_frames)
         tilt.append(_tilt_degrees(data.qpos))
-    assert data.qpos[5] > 0.15 + 0.3  # pushed 30 cm or more
+    assert data.qpos[5] > start + 0.3  # pushed 30 cm or more
     assert (max(tilt) > 90) == flips and (max(tilt) < 10) != flips, max(tilt)
