@@ -238,16 +238,25 @@ def fall_off_edge(task: str, n: int, seed: int, steps: int = 25) -> tuple[np.nda
         for _ in range(steps):
             obs, *_ = ref.step(np.zeros((n, 4)))
         theirs = obs["achieved_goal"][:, 2]
+    return coast(env, qpos, qvel, steps)[-1, :, 2], theirs
 
+
+def coast(env, qpos: np.ndarray, qvel: np.ndarray, steps: int) -> np.ndarray:
+    """hjax's side of `fall_off_edge` and `glide`: a fresh episode with the object set to each row
+    of `qpos` (n, 7; Fetch's frame) moving at `qvel` (n, 6), then `steps` zero-action steps; the
+    object's reported position after each step, (steps, n, 3) in Fetch's frame."""
     def run(q_obj, v_obj):
         s = env.reset(jax.random.PRNGKey(0))
         q = s.pipeline_state.qpos.at[g.OBJECT_POS].set(q_obj[:3] - env.origin).at[g.OBJECT_QUAT].set(q_obj[3:])
         data = env.data_at(q).replace(qvel=s.pipeline_state.qvel.at[g.OBJECT_VEL.start:].set(v_obj))
-        data = jax.lax.fori_loop(0, steps, lambda t, d: env.physics_step(d, jnp.zeros(4)), data)
-        return env.object_position(data.qpos)[2] + env.origin[2]
 
-    ours = np.asarray(jax.jit(jax.vmap(run))(jnp.asarray(qpos, jnp.float32), jnp.asarray(qvel, jnp.float32)))
-    return ours, theirs
+        def step(d, _):
+            d = env.physics_step(d, jnp.zeros(4))
+            return d, env.object_position(d.qpos) + env.origin
+        return jax.lax.scan(step, data, None, steps)[1]
+
+    out = jax.jit(jax.vmap(run))(jnp.asarray(qpos, jnp.float32), jnp.asarray(qvel, jnp.float32))
+    return np.swapaxes(np.asarray(out, np.float64), 0, 1)
 
 
 def glide(task: str, speeds, steps: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -271,18 +280,7 @@ def glide(task: str, speeds, steps: int = 50, seed: int = 0) -> tuple[np.ndarray
     theirs = np.stack(xs) - 1.0
     qpos[:, 2] = g.TABLE_TOP + env.object_rest_height  # each side's own rest height
 
-    def run(q_obj, v_obj):
-        s = env.reset(jax.random.PRNGKey(0))
-        q = s.pipeline_state.qpos.at[g.OBJECT_POS].set(q_obj[:3] - env.origin).at[g.OBJECT_QUAT].set(q_obj[3:])
-        data = env.data_at(q).replace(qvel=s.pipeline_state.qvel.at[g.OBJECT_VEL.start:].set(v_obj))
-
-        def step(d, _):
-            d = env.physics_step(d, jnp.zeros(4))
-            return d, env.object_position(d.qpos)[0] + env.origin[0]
-        return jax.lax.scan(step, data, None, steps)[1]
-
-    ours = np.asarray(jax.jit(jax.vmap(run))(jnp.asarray(qpos, jnp.float32), jnp.asarray(qvel, jnp.float32))).T - 1.0
-    return ours, theirs
+    return coast(env, qpos, qvel, steps)[:, :, 0] - 1.0, theirs
 
 
 SCRIPTED = {"gripper_push": g.push_policy, "gripper_pick_and_place": g.pick_and_place_policy}
