@@ -49,18 +49,16 @@ def scripted_rollout(env, policy, num_envs: int, key: jax.Array):
     return jax.device_get(jax.jit(run)(key))
 
 
-def mujoco_replay(env, qpos0: np.ndarray, actions: np.ndarray) -> np.ndarray:
+def mujoco_replay(env, qpos0: np.ndarray, actions: np.ndarray, full: bool = False) -> np.ndarray:
     """The object's position (T, 3) after each step when MuJoCo's C engine, on the env's own XML
-    in float64, starts at rest at `qpos0` and takes `actions` (T, 4) open loop."""
-    model = mujoco.MjModel.from_xml_string(env.xml)
-    data = mujoco.MjData(model)
-    data.qpos[:] = qpos0
-    mujoco.mj_forward(model, data)
+    in float64, starts at rest at `qpos0` and takes `actions` (T, 4) open loop; with `full`, every
+    joint position (T, nq)."""
+    model, data = env.mj_model, env.mujoco_data(qpos0)
     out = []
     for action in actions:
-        data.ctrl[:] = np.asarray(env.ctrl(data.qpos, action))
+        env.set_mujoco_controls(data, action)
         mujoco.mj_step(model, data, nstep=env.n_frames)
-        out.append(data.qpos[g.OBJECT_POS].copy())
+        out.append(data.qpos.copy() if full else data.qpos[g.OBJECT_POS].copy())
     return np.stack(out)
 
 

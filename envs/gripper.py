@@ -9,14 +9,16 @@ Fetch's start and goal distributions. Every constant below names its source.
 
 How the gripper is driven. Fetch moves its 7-DoF arm through a mocap body welded to the gripper:
 each step it sets the mocap target to the gripper's current position plus `0.05 * action[:3]`
-and lets the weld (a soft constraint, time constant 0.02 s) pull the gripper there. Here the arm
-is gone: the gripper body hangs from the world on three slide joints (x, y, z), each driven by a
-MuJoCo position actuator whose target is set the same way (current position + 0.05 * action),
-with joint damping for a critically damped response of about the weld's time constant, and
-gravity compensation on the gripper and fingers (MuJoCo's `gravcomp`). This gives the same task
-dynamics as the mocap weld for less work: three joint DoFs and no weld constraint rows in the
-solver, instead of a 6-DoF free body plus six weld rows (by construction; the weld variant was
-not measured, see `benchmarks/results/gripper_speed.md`). Two box fingers of Fetch's size and
+and lets the weld (a soft constraint, solref 0.02 1) pull the gripper there. Here the arm is
+gone: the gripper body hangs from the world on three slide joints (x, y, z) with gravity
+compensation (MuJoCo's `gravcomp`), and a mocap body set the same way each step (current
+position + 0.05 * action) pulls it through a `connect` equality with the weld's solref and
+solimp (three rows: the gripper cannot turn, so the weld's three rotation rows have nothing to
+hold). A constraint, unlike a spring, drives the gripper whatever it pushes or carries: a 2 kg
+object in contact does not slow it (hjax 0.4 drove the joints with position actuators tuned for
+the gripper's own mass; a hit sent slide's puck about half as far as Fetch's, and a held cube
+sagged more). Joint damping (`GRIP_DAMPING`, fitted to Fetch's free-space paths) stands in for the
+arm's. Two box fingers of Fetch's size and
 travel slide along the gripper's y axis, driven by position actuators and coupled by an equality
 constraint (a parallel gripper: a shoved cube cannot push one finger open); the object has a
 free joint.
@@ -99,7 +101,13 @@ FINGER_MASS = 0.1  # kg (Fetch's 4 kg fingers ride on a 7-DoF arm; here they rid
 
 # The gripper body and its drive (see the module docstring).
 GRIPPER_MASS = 1.5175  # kg, Fetch's gripper_link inertial mass
-GRIP_TIME_CONSTANT = 0.02  # s, Fetch's mocap weld solref="0.02 1" (critically damped)
+GRIP_SOLREF = "0.02 1"  # Fetch's mocap weld (shared.xml): time constant 0.02 s, critically damped
+GRIP_SOLIMP = "0.9 0.95 0.001"  # Fetch's mocap weld (shared.xml)
+# N s/m on each of the gripper's slide joints, standing in for the arm's inertia and damping that
+# Fetch's weld also drags: the per-step grip displacement under random actions differs from
+# FetchReach's by 1.4 mm median (2.4 mm 95th) at 100, 3.6 mm (6.0) with none, 1.8 mm (3.2) for
+# hjax 0.4's position actuators (64 episodes x 20 steps; benchmarks/fetch_parity.py).
+GRIP_DAMPING = 100.0
 Z_MIN = -FINGER_BOTTOM + 0.001  # the grip point's lowest height: fingertips 1 mm above the table
 Z_MAX = 0.6  # m, above every goal (Fetch's air goals reach 0.45 m above the object's rest)
 # The region Fetch's arm reaches with the gripper pointing down: a ball, fitted to where
@@ -151,9 +159,6 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
 
     Friction cones are pyramidal (MuJoCo's default, the cheaper Newton step), elliptic for
     slide, whose low-friction resting puck pyramidal cones let tip (see `GripperSlide`)."""
-    m_moved = GRIPPER_MASS + 2 * FINGER_MASS
-    omega = 1.0 / GRIP_TIME_CONSTANT
-    kp, damping = m_moved * omega ** 2, 2.0 * m_moved * omega  # critically damped
     slide = task == "slide"
     table_friction = SLIDE_FRICTION if slide else FRICTION
     r = FINGER_RADIUS
@@ -192,11 +197,9 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
         {finger_geoms(side)}
       </body>""" for side, sign in (("l", -1), ("r", 1)))
     grip_joints = "\n".join(
-        f'<joint name="grip_{a}" type="slide" axis="{axis}" damping="{damping:.6g}"'
+        f'<joint name="grip_{a}" type="slide" axis="{axis}" damping="{GRIP_DAMPING:.6g}"'
         + (f' range="{Z_MIN} {Z_MAX}"' if a == "z" else "") + "/>"
         for a, axis in (("x", "1 0 0"), ("y", "0 1 0"), ("z", "0 0 1")))
-    grip_actuators = "\n".join(
-        f'<position name="grip_{a}" joint="grip_{a}" kp="{kp:.6g}"/>' for a in "xyz")
     finger_actuators = "\n".join(
         f'<position name="finger_{s}" joint="finger_{s}" kp="{FINGER_KP}" ctrlrange="0 {FINGER_TRAVEL}"/>'
         for s in "lr")
@@ -212,6 +215,7 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
     <light diffuse=".6 .6 .6" pos="0 0 3" dir="0 0 -1"/>
     <geom name="table" type="plane" size="0.8 0.8 0.01" contype="2" conaffinity="0"
           friction="{table_friction} 0.005 0.0001" rgba="0.75 0.6 0.45 1"/>
+    <body name="target" mocap="true" pos="0 0 0"/>
     <body name="gripper" pos="0 0 0" gravcomp="1">
       {grip_joints}
       <inertial pos="0 0 0" mass="{GRIPPER_MASS}" diaginertia="0.0024 0.0019 0.0013"/>
@@ -221,10 +225,10 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
     </body>{obj}
   </worldbody>
   <equality>
+    <connect body1="target" body2="gripper" anchor="0 0 0" solref="{GRIP_SOLREF}" solimp="{GRIP_SOLIMP}"/>
     <joint joint1="finger_r" joint2="finger_l" polycoef="0 1 0 0 0"/>
   </equality>
   <actuator>
-    {grip_actuators}
     {finger_actuators}
   </actuator>
 </mujoco>
@@ -288,7 +292,8 @@ class GripperEnv(GoalEnv):
 
     # 2: Fetch's world frame, finger order and Euler angles; per-task start (hjax 0.3).
     # 3: Fetch's table edges, the arm's reach, slide's cylinder puck, finger friction 1 (hjax 0.4).
-    VERSION = 3
+    # 4: the gripper driven by a mocap constraint, as Fetch's, not position actuators (hjax 0.5).
+    VERSION = 4
 
     def __init__(self, *, distance_threshold: float = DISTANCE_THRESHOLD,
                  episode_length: int = EPISODE_LENGTH, reward_type: str = "sparse",
@@ -332,10 +337,27 @@ class GripperEnv(GoalEnv):
     # ---- physics -------------------------------------------------------------------------------
 
     def data_at(self, qpos: jax.Array) -> Any:
-        """The MJX data at rest at joint positions `qpos` (nq,), with positions computed."""
+        """The MJX data at rest at joint positions `qpos` (nq,), with positions computed and the
+        mocap target on the gripper."""
+        qpos = jnp.asarray(qpos, jnp.float32)
         data = mjx.make_data(self.mjx_model)
-        data = data.replace(qpos=jnp.asarray(qpos, jnp.float32))
+        data = data.replace(qpos=qpos, mocap_pos=qpos[GRIP][None])
         return mjx.forward(self.mjx_model, data)
+
+    def mujoco_data(self, qpos: np.ndarray) -> Any:
+        """The same for MuJoCo's C engine: a `mujoco.MjData` of `mj_model` (float64) at rest at
+        `qpos`, for the fidelity checks that replay hjax's scene there."""
+        data = mujoco.MjData(self.mj_model)
+        data.qpos[:] = np.asarray(qpos, np.float64)
+        data.mocap_pos[0] = data.qpos[GRIP]
+        mujoco.mj_forward(self.mj_model, data)
+        return data
+
+    def set_mujoco_controls(self, data: Any, action: np.ndarray) -> None:
+        """Set a C-engine `MjData`'s mocap target and finger targets for `action`, in place
+        (what `physics_step` does on MJX)."""
+        c = np.asarray(self.ctrl(data.qpos, np.asarray(action)), np.float64)
+        data.mocap_pos[0], data.ctrl[:] = c[:3], c[3:]
 
     def start_qpos(self, object_xy: jax.Array) -> jax.Array:
         """Joint positions of an episode start: gripper at its start, fingers closed, the object
@@ -346,8 +368,9 @@ class GripperEnv(GoalEnv):
         return jnp.concatenate(parts).astype(jnp.float32)
 
     def ctrl(self, qpos, action):
-        """Actuator targets (5,) for `action` at joint positions `qpos`; works on NumPy too (the
-        MuJoCo C fidelity check calls it), so it uses only jnp functions that accept both."""
+        """The targets (5,) for `action` at joint positions `qpos`: the gripper's (the mocap
+        body's position, 3) and the fingers' actuator targets (2); works on NumPy too (the MuJoCo
+        C fidelity check calls it), so it uses only jnp functions that accept both."""
         a = jnp.clip(jnp.asarray(action, jnp.float32), -1.0, 1.0)
         lo = jnp.array([-WORKSPACE_XY, -WORKSPACE_XY, Z_MIN], jnp.float32)
         hi = jnp.array([WORKSPACE_XY, WORKSPACE_XY, Z_MAX], jnp.float32)
@@ -362,9 +385,11 @@ class GripperEnv(GoalEnv):
         return jnp.concatenate([target, fingers])
 
     def physics_step(self, data, action):
-        """One env step: set the actuator targets from `action`, then `n_frames` MJX steps, then
-        the table's edge: an object whose centre has left the table falls off (`fall_off`)."""
-        data = data.replace(ctrl=self.ctrl(data.qpos, action))
+        """One env step: set the gripper's mocap target and the fingers' actuator targets from
+        `action`, then `n_frames` MJX steps, then the table's edge: an object whose centre has
+        left the table falls off (`fall_off`)."""
+        c = self.ctrl(data.qpos, action)
+        data = data.replace(mocap_pos=c[None, :3], ctrl=c[3:])
 
         def substep(d, _):
             return mjx.step(self.mjx_model, d), None

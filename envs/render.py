@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -75,11 +76,13 @@ def _html(env: PlanarArmEnv | GripperEnv, frames: Sequence[Any]) -> str:
     """Brax's viewer over the env's model plus a goal marker link, one frame per env step."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sys = load_system(_with_goal_marker(env.xml, env.distance_threshold), env.control_dt)
+        sys = load_system(_with_goal_marker(_without_mocap(env.xml), env.distance_threshold), env.control_dt)
     views = []
+    if isinstance(env, GripperEnv):  # MJX data: body 0 is the world; the mocap target is not drawn
+        drawn = np.array([i for i in range(1, env.mj_model.nbody) if env.mj_model.body_mocapid[i] < 0])
     for frame in frames:
-        if isinstance(env, GripperEnv):  # MJX data: body 0 is the world
-            pos, rot = frame.pipeline_state.xpos[1:], frame.pipeline_state.xquat[1:]
+        if isinstance(env, GripperEnv):
+            pos, rot = frame.pipeline_state.xpos[drawn], frame.pipeline_state.xquat[drawn]
             goal = np.asarray(env.to_physics(frame.obs["desired_goal"]), np.float32)  # goals are in Fetch's frame
         else:
             pos, rot = frame.pipeline_state.x.pos, frame.pipeline_state.x.rot
@@ -94,6 +97,13 @@ class _View:
 
     def __init__(self, x: Transform):
         self.x = x
+
+
+def _without_mocap(xml: str) -> str:
+    """The scene without the gripper's mocap target and its `connect` constraint (Brax's model
+    loader takes neither; the viewer only draws geometry)."""
+    xml = re.sub(r'\s*<body name="[^"]*" mocap="true"[^>]*/>', "", xml)
+    return re.sub(r"\s*<connect [^>]*/>", "", xml)
 
 
 def _with_goal_marker(xml: str, radius: float) -> str:

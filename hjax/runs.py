@@ -97,7 +97,9 @@ def env_version(env: str) -> int:
 ENV_CHANGES = {("gripper", 2): "hjax 0.3 moved the gripper tasks' observations and goals into Fetch's world "
                                "frame (finger order and Euler angles too) and starts push and slide low, as Fetch does",
                ("gripper", 3): "hjax 0.4 gave the gripper tasks Fetch's table edges, the arm's reach, slide's "
-                               "cylinder puck and Fetch's finger friction"}
+                               "cylinder puck and Fetch's finger friction",
+               ("gripper", 4): "hjax 0.5 drives the gripper through a mocap constraint as Fetch does, not position "
+                               "actuators (the same actions move it differently in contact)"}
 
 
 def check_env_version(run_dir: str | Path, config: Config) -> None:

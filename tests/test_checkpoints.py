@@ -162,21 +162,21 @@ def test_a_config_that_does_not_fit_is_not_mistaken_for_damage(old_run):
 def test_a_run_of_another_env_version_is_refused_before_anything_is_built(tmp_path, capsys):
     """config.json records the env's VERSION; a gripper run from before the Fetch frame (version
     1, or no field: hjax < 0.3) is refused by load_run, evaluate, `hjax eval` and resume with a
-    message naming both versions and every change between them (a hjax 0.3 run: only 0.4's);
+    message naming both versions and every change between them (a hjax 0.4 run: only 0.5's);
     point_mass (no VERSION) reads as version 1 and loads."""
     run = tmp_path / "push"
     run.mkdir()
     cfg = hjax.Config(env="gripper_push", num_envs=8, hidden_sizes=(16,))
     runs.save_config(run, cfg, None)
     payload = json.loads((run / "config.json").read_text())
-    assert payload["env_version"] == envs.gripper.GripperPush.VERSION == 3
+    assert payload["env_version"] == envs.gripper.GripperPush.VERSION == 4
     assert runs.env_version("point_mass") == 1 and runs.env_version("no_such_env") == 1
     payload.pop("env_version")  # as hjax 0.2 wrote it
     payload["hjax_version"] = "0.2.0"
     (run / "config.json").write_text(json.dumps(payload))
-    message = (r"was trained on gripper_push version 1 \(hjax 0\.2\.0\); this hjax \(.*\) has version 3: "
+    message = (r"was trained on gripper_push version 1 \(hjax 0\.2\.0\); this hjax \(.*\) has version 4: "
                r"hjax 0\.3 moved the gripper tasks' observations and goals into Fetch's world frame.*; "
-               r"hjax 0\.4 gave the gripper tasks Fetch's table edges")
+               r"hjax 0\.4 gave the gripper tasks Fetch's table edges.*; hjax 0\.5 drives the gripper")
     with pytest.raises(runs.CheckpointError, match=message):
         loading.load_run(run)
     with pytest.raises(runs.CheckpointError, match=message):
@@ -185,8 +185,8 @@ def test_a_run_of_another_env_version_is_refused_before_anything_is_built(tmp_pa
         hjax.train(cfg, resume=run, progress_bar=False, verbose=False)
     assert cli.main(["eval", str(run)]) == 2
     assert "version 1" in capsys.readouterr().err
-    payload.update(env_version=2, hjax_version="0.3.0")  # a run of hjax 0.3: only the 0.4 change applies
+    payload.update(env_version=3, hjax_version="0.4.0")  # a run of hjax 0.4: only the 0.5 change applies
     (run / "config.json").write_text(json.dumps(payload))
-    with pytest.raises(runs.CheckpointError, match=r"version 2 \(hjax 0\.3\.0\).* has version 3: hjax 0\.4 gave") as info:
+    with pytest.raises(runs.CheckpointError, match=r"version 3 \(hjax 0\.4\.0\).* has version 4: hjax 0\.5 drives") as info:
         loading.load_run(run)
-    assert "0.3 moved" not in str(info.value)
+    assert "0.3 moved" not in str(info.value) and "0.4 gave" not in str(info.value)

@@ -95,8 +95,11 @@ def test_zero_action_keeps_everything_still(name):
 
 @pytest.mark.parametrize("name", OBJECT_TASKS)
 def test_random_actions_keep_the_object_on_the_table(name):
-    """256 envs x 50 random steps: all finite; the object neither sinks into the table (lowest
-    corner at most 1 cm below it: soft contacts give a few mm under impacts) nor flies off."""
+    """256 envs x 50 random steps: all finite; the object neither sinks into the table deeper
+    than Fetch's does nor flies off. The gripper's drive is a constraint, as Fetch's mocap weld,
+    so fingers pressing on the object's top edge drive it into the soft table contact: on
+    FetchPush-v4 under random actions (256 episodes, `hjax.fetch`) the cube's lowest corner went
+    2.7 cm below the table at worst, and below 0.8 mm in 1% of the steps (measured)."""
     run = compiled(name)
     s0 = run.reset(jax.random.PRNGKey(112))
     _, states = run.rollout(s0, jax.random.PRNGKey(113), run.zeros(), 1.0)
@@ -111,7 +114,8 @@ def test_random_actions_keep_the_object_on_the_table(name):
         # Fetch's own puck rests 6.5 mm into its table (hjax.fetch, FetchSlide-v4 height_offset).
         assert z.min() > g.PUCK_HALF_HEIGHT - 0.015 and z.max() < 0.3
     else:
-        assert _lowest_corner(q).min() > -0.01, _lowest_corner(q).min()
+        low = _lowest_corner(q)
+        assert low.min() > -0.03 and np.percentile(low, 1) > -0.003, (low.min(), np.percentile(low, 1))
         assert z.max() < 0.3
     moved = np.linalg.norm(q[-1, :, g.OBJECT_POS] - np.asarray(s0.pipeline_state.qpos)[:, g.OBJECT_POS], axis=-1)
     assert (moved > 0.01).any()  # random actions do hit the object sometimes
