@@ -130,6 +130,19 @@ def test_hjaxs_scripted_controllers_succeed_on_fetch(task):
     assert r["success_rate"] >= 0.8, r["success_rate"]
 
 
+@pytest.mark.parametrize("task", ["gripper_push", "gripper_pick_and_place"])
+def test_controllers_tuned_on_fetch_succeed_unchanged_on_hjax(task):
+    """Issue 24's scripted check: controllers written and tuned on Fetch's envs only
+    (`benchmarks.fetch_scripted`) succeed on Fetch and, unchanged, as often on hjax's task
+    (40 episodes a side; measured at 200: push 0.990 on Fetch / 0.975 here, pick-and-place 1.000 /
+    1.000). Slide's is not held here: it reaches 0.175 on Fetch and 0.490 on hjax (the puck's
+    creep on Fetch; see docs/environments.md)."""
+    from benchmarks.fetch_scripted import POLICIES
+
+    ours, theirs = fp.scripted_success(task, 40, seed=910, policies=POLICIES)
+    assert theirs >= 0.8 and abs(ours - theirs) <= 0.15, (ours, theirs)
+
+
 @pytest.mark.parametrize("task", list(fetch.TASKS))
 def test_table_and_object_are_fetchs(task):
     """Table centre, half-size and top, the object's shape and size (slide: Fetch's cylinder) and
