@@ -333,6 +333,36 @@ def hits(task: str = "gripper_slide", steps: int = 50, seed: int = 0) -> tuple[n
     return np.asarray(ours, np.float64), theirs
 
 
+def scripted_push_response(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Issue 24's object response: the push controller tuned on Fetch (`benchmarks.fetch_scripted`)
+    plays FetchPush-v4 from resets `seed + i`, and hjax's push from the same states (gripper xy,
+    cube pose and goal; the gripper at hjax's start height, the cube at hjax's rest height). The
+    cube's final position, (n, 3) in Fetch's frame, on each side (hjax, Fetch)."""
+    from benchmarks.fetch_scripted import POLICIES
+
+    task = "gripper_push"
+    env = envs.make(task)
+    policy = jax.vmap(POLICIES[task])
+    act = fetch.numpy_policy(policy)
+    with fetch.FetchReference(task, n) as ref:
+        obs = ref.reset(range(seed, seed + n))
+        rows, goals = ref.state(), obs["desired_goal"].copy()
+        for _ in range(env.episode_length):
+            obs, *_ = ref.step(act(obs))
+        theirs = obs["achieved_goal"].copy()
+    qpos = np.stack([hjax_state(env, row)[0] for row in rows])
+    qpos[:, g.GRIP.start + 2] = env.gripper_start[2]
+    qpos[:, g.OBJECT_POS.start + 2] = env.object_rest_height
+
+    def episode(q, goal):
+        s = env.state_at(q, goal)
+        s = jax.lax.fori_loop(0, env.episode_length, lambda t, s: env.step(s, POLICIES[task](s.obs)), s)
+        return s.obs["achieved_goal"]
+
+    ours = jax.jit(jax.vmap(episode))(jnp.asarray(qpos), jnp.asarray(goals, jnp.float32))
+    return np.asarray(ours, np.float64), theirs
+
+
 SCRIPTED = {"gripper_push": g.push_policy, "gripper_pick_and_place": g.pick_and_place_policy}
 
 
@@ -430,6 +460,12 @@ def main() -> None:
                      f"{np.median(err):.3f} / {np.percentile(err, 90):.3f}", "", "median 1 cm",
                      _ok(np.median(err) < 0.01)])
         extra["hits"] = {"hjax": ours.tolist(), "fetch": theirs.tolist()}
+        ours, theirs = scripted_push_response(args.episodes, seed=60_000)
+        err = np.linalg.norm(ours - theirs, axis=1)
+        rows.append(["gripper_push", f"object response: the push controller tuned on Fetch from the same {len(err)} "
+                     "starts, the cube's final position, hjax-to-Fetch distance, median / 90th (m)",
+                     f"{np.median(err):.3f} / {np.percentile(err, 90):.3f}", "", "median 1 cm",
+                     _ok(np.median(err) < 0.01)])
     for task in () if only else ("gripper_reach", "gripper_pick_and_place"):
         err = step_differences(task, 64, 20, seed=31) * 1000
         p50, p95, mx = np.median(err), np.percentile(err, 95), err.max()
