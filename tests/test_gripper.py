@@ -109,9 +109,9 @@ def test_random_actions_keep_the_object_on_the_table(name):
     z = q[..., 7]
     if name == "gripper_slide":
         # The gripper starts at the puck's height (Fetch's low start), so random actions press
-        # the fingers onto the puck's top edge with up to ~200 N (the grip drive's stiffness times
-        # a 5 cm target step) and the soft contact lets it sink: 1.05 cm at worst here (measured).
-        # Fetch's own puck rests 6.5 mm into its table (hjax.fetch, FetchSlide-v4 height_offset).
+        # the fingers onto the puck's top edge, the constraint drive as hard as it takes, and the
+        # soft contact lets it sink. Fetch's own puck rests 6.5 mm into its table (hjax.fetch,
+        # FetchSlide-v4 height_offset).
         assert z.min() > g.PUCK_HALF_HEIGHT - 0.015 and z.max() < 0.3
     else:
         low = _lowest_corner(q)
