@@ -61,7 +61,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hjax.envs.goal_env import GoalEnv, check_param, check_positive_int
+from hjax.envs.goal_env import GoalEnv, check_positive_int
 
 with contextlib.redirect_stdout(io.StringIO()):
     import mujoco

@@ -53,12 +53,12 @@ MEASURED: Mapping[str, str] = MappingProxyType({
             "~58 s of it compile",
     "gripper_reach": "2-core CPU, first run, seed 0: 90% at epoch 2 (3,200 env steps), 43.4 s from process "
                      "start, ~41 s of it compile",
-    "gripper_push": "H100, 3 seeds: 90% eval success at epoch 25 (1.28M env steps per seed), 100 s "
+    "gripper_push": "on the hjax 0.2 tasks, not yet rerun on the Fetch-faithful ones (env version 4); H100, 3 seeds: 90% eval success at epoch 25 (1.28M env steps per seed), 100 s "
                     "compile included; without HER 0.08 at the same budget (measured with the push "
                     "scene at 2 Newton iterations, before it moved to 4)",
-    "gripper_pick_and_place": "H100, 3 seeds: 50% at epoch 21 (1.08M env steps per seed), 69 s compile "
+    "gripper_pick_and_place": "on the hjax 0.2 tasks, not yet rerun on the Fetch-faithful ones (env version 4); H100, 3 seeds: 50% at epoch 21 (1.08M env steps per seed), 69 s compile "
                               "included; 90% not measured",
-    "gripper_slide": "H100, 3 seeds: 50% at epoch 12 (0.61M env steps per seed), 75 s compile included; "
+    "gripper_slide": "on the hjax 0.2 tasks, not yet rerun on the Fetch-faithful ones (env version 4); H100, 3 seeds: 50% at epoch 12 (0.61M env steps per seed), 75 s compile included; "
                      "90% not measured",
 })
 """env name -> what its preset was measured to do, and where."""
