@@ -52,6 +52,8 @@ import time
 import jax
 import jax.numpy as jnp
 
+from hjax.envs import gripper as g
+
 # ---- Fetch's facts the controllers use (Gymnasium-Robotics 1.4.2, Fetch*-v4) -------------------
 DT = 0.04  # s per env step (20 substeps of 0.002 s); observed velocities are per step (v * DT)
 MAX_DISPLACEMENT = 0.05  # m: action[:3] = 1 moves the mocap target 5 cm from the grip point
@@ -90,48 +92,11 @@ PUSH_DONE = 0.015  # m: stop pushing within this of the goal (a pushed cube slid
 BACK_OFF_SPEED = 0.5  # largest action while backing away from the cube before rising
 
 
-def push_policy(obs):
-    """Push the cube to the goal face-on, one face normal (in the table plane) at a time:
-    go over to the face away from the goal, descend behind it, push until that axis is within
-    ALIGNED, then the other. A diagonal push meets the cube corner-first, where it turns."""
-    o = obs["observation"]
-    grip, obj, goal, _ = _observation(obs)
-    yaw = o[13]
-    to_goal = goal[:2] - obj[:2]
-    rel = grip[:2] - obj[:2]
-    r = jnp.linalg.norm(rel)
-    low, high = obj[2], obj[2] + PUSH_SAFE
-    is_low = grip[2] < low + ALIGNED
-    normals = jnp.array([[jnp.cos(yaw), jnp.sin(yaw)], [-jnp.sin(yaw), jnp.cos(yaw)]])
-    to_go = normals @ to_goal
-    axes = normals * jnp.sign(to_go)[:, None]  # each face normal, signed toward the goal
-    along = axes @ rel
-    lateral = jnp.abs(axes[:, 0] * rel[1] - axes[:, 1] * rel[0])
-    in_place = (is_low & (along < -PUSH_CONTACT + ALIGNED) & (along > -PUSH_CLEARANCE - ALIGNED)
-                & (lateral < ALIGNED))
-    # Keep the axis the fingers are in place for while it has more than ALIGNED to go.
-    busy = in_place & (jnp.abs(to_go) > ALIGNED)
-    k = jnp.where(busy[0], 0, jnp.where(busy[1], 1, jnp.argmax(jnp.abs(to_go))))
-    u, remaining = axes[k], jnp.abs(to_go[k])
-    done = jnp.linalg.norm(to_goal) < PUSH_DONE
-    pushing = in_place[k] & (remaining > ALIGNED) & ~done
-    push = jnp.concatenate([obj[:2] - u * PUSH_CONTACT + u * jnp.minimum(remaining, PUSH_STEP), low[None]])
-    # Otherwise back away from the cube (a closed finger rising along its face tips it), rise,
-    # travel above it to the point behind it, descend there.
-    behind = obj[:2] - u * PUSH_CLEARANCE
-    at_behind = jnp.linalg.norm(grip[:2] - behind) < ALIGNED
-    close = is_low & (r < PUSH_CLEARANCE) & ~at_behind
-    away = obj[:2] + rel / jnp.maximum(r, 1e-6) * (PUSH_CLEARANCE + ALIGNED)
-    near = r < PUSH_CLEARANCE + 2 * ALIGNED
-    target = jnp.where(pushing, push,
-             jnp.where(done, grip,
-             jnp.where(at_behind, jnp.concatenate([behind, low[None]]),
-             jnp.where(close, jnp.concatenate([away, grip[2:]]),
-             jnp.where(is_low & near, jnp.concatenate([grip[:2], high[None]]),
-                       jnp.concatenate([behind, high[None]]))))))
-    speed = jnp.where(pushing, jnp.clip(remaining / PUSH_SLOW, 0.1, PUSH_SPEED),
-                      jnp.where(close, BACK_OFF_SPEED, 1.0))
-    return _act(_toward(grip, target, speed), -1.0)
+push_policy = g.make_push_policy(contact=PUSH_CONTACT, clearance=PUSH_CLEARANCE, step=PUSH_STEP,
+                                 speed=PUSH_SPEED, slow=PUSH_SLOW, done_within=PUSH_DONE,
+                                 back_off_speed=BACK_OFF_SPEED, safe_height=PUSH_SAFE)
+"""Push the cube to the goal face-on, one face normal (in the table plane) at a time:
+hjax's pusher (`envs.gripper.make_push_policy`) with the constants above, tuned on FetchPush."""
 
 
 # ---- pick and place ---------------------------------------------------------------------------

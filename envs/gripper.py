@@ -630,6 +630,8 @@ PUSH_CLEARANCE = OBJECT_HALF_SIZE * math.sqrt(2) + 0.02 + 0.01  # m: descend thi
 PUSH_STEP = 0.03  # m: how far ahead of the contact point the fingers are aimed
 PUSH_SPEED = 0.6  # largest action while pushing
 BACK_OFF_SPEED = 0.5  # largest action while backing away from the cube before rising
+PUSH_SLOW = 0.1  # m: the push slows over the last PUSH_SLOW of an axis
+PUSH_DONE = 0.015  # m: stop pushing within this of the goal (a pushed cube slides on a little)
 
 
 def _toward(grip, target, gain=1.0):
@@ -665,54 +667,70 @@ def pick_and_place_policy(obs) -> jax.Array:
     return jnp.concatenate([jnp.clip(_toward(grip, target), -speed, speed), finger[None]])
 
 
-def push_policy(obs) -> jax.Array:
-    """Push the cube to the goal face-on, along one of its face normals at a time: go over to
-    the face away from the goal, descend behind it, push until that axis is within ALIGNED of the
-    goal, then do the same along the other axis.
+def make_push_policy(*, contact: float = PUSH_CONTACT, clearance: float = PUSH_CLEARANCE,
+                     step: float = PUSH_STEP, speed: float = PUSH_SPEED, slow: float = PUSH_SLOW,
+                     done_within: float = PUSH_DONE, back_off_speed: float = BACK_OFF_SPEED,
+                     safe_height: float = SAFE_HEIGHT):
+    """A face-on pusher (`push_policy`) with its distances (m) and speeds (fractions of the 5 cm
+    step) given: `benchmarks.fetch_scripted` builds one with constants tuned on Fetch's env."""
 
-    Two habits of a simpler pusher (push straight toward the goal, rise where it stands) made
-    its episodes diverge between simulators (benchmarks/results/gripper_fidelity.md): a diagonal
-    push meets the cube corner-on-corner, where box-box contact normals flip between faces, and
-    a closed finger rising along the cube's face drags it up by friction and tips it over. Here
-    a low gripper that is not in place to push backs away from the cube before it rises."""
-    o, goal = obs["observation"], obs["desired_goal"]
-    grip, obj, yaw = o[0:3], o[3:6], o[13]
-    to_goal = goal[:2] - obj[:2]
-    dist = jnp.linalg.norm(to_goal)
-    rel = grip[:2] - obj[:2]
-    r = jnp.linalg.norm(rel)
-    low, high = obj[2], obj[2] + SAFE_HEIGHT
-    is_low = grip[2] < low + ALIGNED
-    # The cube's two face normals in the table plane, each signed toward the goal; the fingers
-    # are in place to push along one when low, behind the cube and within ALIGNED of its line.
-    normals = jnp.array([[jnp.cos(yaw), jnp.sin(yaw)], [-jnp.sin(yaw), jnp.cos(yaw)]])
-    to_go = normals @ to_goal  # (2,) signed distance to the goal along each normal
-    axes = normals * jnp.sign(to_go)[:, None]
-    along, lateral = axes @ rel, jnp.abs(axes[:, 0] * rel[1] - axes[:, 1] * rel[0])
-    in_place = (is_low & (along < -PUSH_CONTACT + 0.01) & (along > -PUSH_CLEARANCE - ALIGNED)
-                & (lateral < ALIGNED))
-    # Keep pushing along an axis the fingers are in place for while it has more than ALIGNED to
-    # go; otherwise take the axis with more to go.
-    busy = in_place & (jnp.abs(to_go) > ALIGNED)
-    k = jnp.where(busy[0], 0, jnp.where(busy[1], 1, jnp.argmax(jnp.abs(to_go))))
-    u, remaining = axes[k], jnp.abs(to_go[k])
-    done = dist < 0.015  # stop: a pushed cube slides on for a while
-    pushing = in_place[k] & (remaining > ALIGNED) & ~done
-    push = jnp.concatenate([obj[:2] - u * PUSH_CONTACT + u * jnp.minimum(remaining, PUSH_STEP), low[None]])
-    # Otherwise: back away from the cube, rise clear of it, travel above it to the point behind
-    # it, descend there.
-    behind = obj[:2] - u * PUSH_CLEARANCE
-    at_behind = jnp.linalg.norm(grip[:2] - behind) < ALIGNED
-    close = is_low & (r < PUSH_CLEARANCE) & ~at_behind  # may touch the cube
-    away = obj[:2] + rel / jnp.maximum(r, 1e-6) * (PUSH_CLEARANCE + ALIGNED)
-    near_cube = r < PUSH_CLEARANCE + 2 * ALIGNED
-    target = jnp.where(pushing, push,
-                       jnp.where(done, grip,
-                                 jnp.where(at_behind, jnp.concatenate([behind, low[None]]),
-                                           jnp.where(close, jnp.concatenate([away, grip[2:]]),
-                                                     jnp.where(is_low & near_cube, jnp.concatenate([grip[:2], high[None]]),
-                                                               jnp.concatenate([behind, high[None]]))))))
-    # Slow down as the axis nears the goal.
-    speed = jnp.where(pushing, jnp.clip(remaining / 0.1, 0.1, PUSH_SPEED),
-                      jnp.where(close, BACK_OFF_SPEED, 1.0))
-    return jnp.concatenate([jnp.clip(_toward(grip, target), -speed, speed), jnp.array([-1.0])])
+    def policy(obs) -> jax.Array:
+        """Push the cube to the goal face-on, along one of its face normals at a time: go over
+        to the face away from the goal, descend behind it, push until that axis is within
+        ALIGNED of the goal, then do the same along the other axis.
+
+        Two habits of a simpler pusher (push straight toward the goal, rise where it stands)
+        made its episodes diverge between simulators (benchmarks/results/gripper_fidelity.md):
+        a diagonal push meets the cube corner-on-corner, where box-box contact normals flip
+        between faces, and a closed finger rising along the cube's face drags it up by friction
+        and tips it over. Here a low gripper that is not in place to push backs away from the
+        cube before it rises."""
+        o, goal = obs["observation"], obs["desired_goal"]
+        grip, obj, yaw = o[0:3], o[3:6], o[13]
+        to_goal = goal[:2] - obj[:2]
+        dist = jnp.linalg.norm(to_goal)
+        rel = grip[:2] - obj[:2]
+        r = jnp.linalg.norm(rel)
+        low, high = obj[2], obj[2] + safe_height
+        is_low = grip[2] < low + ALIGNED
+        # The cube's two face normals in the table plane, each signed toward the goal; the
+        # fingers are in place to push along one when low, behind the cube and within ALIGNED of
+        # its line.
+        normals = jnp.array([[jnp.cos(yaw), jnp.sin(yaw)], [-jnp.sin(yaw), jnp.cos(yaw)]])
+        to_go = normals @ to_goal  # (2,) signed distance to the goal along each normal
+        axes = normals * jnp.sign(to_go)[:, None]
+        along, lateral = axes @ rel, jnp.abs(axes[:, 0] * rel[1] - axes[:, 1] * rel[0])
+        in_place = (is_low & (along < -contact + ALIGNED) & (along > -clearance - ALIGNED)
+                    & (lateral < ALIGNED))
+        # Keep pushing along an axis the fingers are in place for while it has more than
+        # ALIGNED to go; otherwise take the axis with more to go.
+        busy = in_place & (jnp.abs(to_go) > ALIGNED)
+        k = jnp.where(busy[0], 0, jnp.where(busy[1], 1, jnp.argmax(jnp.abs(to_go))))
+        u, remaining = axes[k], jnp.abs(to_go[k])
+        done = dist < done_within  # stop: a pushed cube slides on for a while
+        pushing = in_place[k] & (remaining > ALIGNED) & ~done
+        push = jnp.concatenate([obj[:2] - u * contact + u * jnp.minimum(remaining, step), low[None]])
+        # Otherwise: back away from the cube, rise clear of it, travel above it to the point
+        # behind it, descend there.
+        behind = obj[:2] - u * clearance
+        at_behind = jnp.linalg.norm(grip[:2] - behind) < ALIGNED
+        close = is_low & (r < clearance) & ~at_behind  # may touch the cube
+        away = obj[:2] + rel / jnp.maximum(r, 1e-6) * (clearance + ALIGNED)
+        near_cube = r < clearance + 2 * ALIGNED
+        target = jnp.where(pushing, push,
+                           jnp.where(done, grip,
+                                     jnp.where(at_behind, jnp.concatenate([behind, low[None]]),
+                                               jnp.where(close, jnp.concatenate([away, grip[2:]]),
+                                                         jnp.where(is_low & near_cube,
+                                                                   jnp.concatenate([grip[:2], high[None]]),
+                                                                   jnp.concatenate([behind, high[None]]))))))
+        # Slow down as the axis nears the goal.
+        limit = jnp.where(pushing, jnp.clip(remaining / slow, 0.1, speed),
+                          jnp.where(close, back_off_speed, 1.0))
+        return jnp.concatenate([jnp.clip(_toward(grip, target), -limit, limit), jnp.array([-1.0])])
+
+    return policy
+
+
+push_policy = make_push_policy()
+"""hjax's face-on pusher (its constants tuned on hjax's push; see `make_push_policy`)."""
