@@ -241,21 +241,26 @@ def fall_off_edge(task: str, n: int, seed: int, steps: int = 25) -> tuple[np.nda
     return coast(env, qpos, qvel, steps)[-1, :, 2], theirs
 
 
-def coast(env, qpos: np.ndarray, qvel: np.ndarray, steps: int) -> np.ndarray:
-    """hjax's side of `fall_off_edge` and `glide`: a fresh episode with the object set to each row
-    of `qpos` (n, 7; Fetch's frame) moving at `qvel` (n, 6), then `steps` zero-action steps; the
-    object's reported position after each step, (steps, n, 3) in Fetch's frame."""
-    def run(q_obj, v_obj):
+def coast(env, qpos: np.ndarray, qvel: np.ndarray, steps: int, actions: np.ndarray | None = None) -> np.ndarray:
+    """hjax's side of `fall_off_edge`, `glide` and `hits`: a fresh episode with the object set to
+    each row of `qpos` (n, 7; Fetch's frame) moving at `qvel` (n, 6), then `steps` steps of
+    `actions` (steps, n, 4; default zero); the object's reported position after each step,
+    (steps, n, 3) in Fetch's frame."""
+    n = len(qpos)
+    actions = np.zeros((steps, n, 4)) if actions is None else actions
+
+    def run(q_obj, v_obj, acts):
         s = env.reset(jax.random.PRNGKey(0))
         q = s.pipeline_state.qpos.at[g.OBJECT_POS].set(q_obj[:3] - env.origin).at[g.OBJECT_QUAT].set(q_obj[3:])
         data = env.data_at(q).replace(qvel=s.pipeline_state.qvel.at[g.OBJECT_VEL.start:].set(v_obj))
 
-        def step(d, _):
-            d = env.physics_step(d, jnp.zeros(4))
+        def step(d, a):
+            d = env.physics_step(d, a)
             return d, env.object_position(d.qpos) + env.origin
-        return jax.lax.scan(step, data, None, steps)[1]
+        return jax.lax.scan(step, data, acts)[1]
 
-    out = jax.jit(jax.vmap(run))(jnp.asarray(qpos, jnp.float32), jnp.asarray(qvel, jnp.float32))
+    out = jax.jit(jax.vmap(run, in_axes=(0, 0, 1)))(jnp.asarray(qpos, jnp.float32), jnp.asarray(qvel, jnp.float32),
+                                                     jnp.asarray(actions, jnp.float32))
     return np.swapaxes(np.asarray(out, np.float64), 0, 1)
 
 
@@ -322,15 +327,8 @@ def hits(task: str = "gripper_slide", steps: int = 50, seed: int = 0) -> tuple[n
         theirs = obs["achieved_goal"][:, :2] - start[:, :2]
     qpos[:, 2] = g.TABLE_TOP + env.object_rest_height
     qpos[:, 3:] = (1.0, 0.0, 0.0, 0.0)
-
-    def run(q_obj, acts):
-        s = env.reset(jax.random.PRNGKey(0))
-        q = s.pipeline_state.qpos.at[g.OBJECT_POS].set(q_obj[:3] - env.origin).at[g.OBJECT_QUAT].set(q_obj[3:])
-        data = jax.lax.fori_loop(0, steps, lambda t, d: env.physics_step(d, acts[t]), env.data_at(q))
-        return env.object_position(data.qpos)[:2] - env.gripper_start[:2]
-
-    ours = jax.jit(jax.vmap(run, in_axes=(0, 1)))(jnp.asarray(qpos, jnp.float32), jnp.asarray(actions, jnp.float32))
-    return np.asarray(ours, np.float64), theirs
+    ours = coast(env, qpos, np.zeros((n, 6)), steps, actions)[-1, :, :2] - start[:, :2]
+    return ours, theirs
 
 
 def scripted_push_response(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
