@@ -37,7 +37,7 @@ def test_a_changed_results_file_makes_the_check_fail(monkeypatch):
 
 def test_every_headline_number_is_in_its_results_file():
     """Independent of the generator: each row's with/without-HER success appears in the file."""
-    table = docs_results.headline().splitlines()[2:9]
+    table = docs_results.headline().splitlines()[2:2 + len(docs_results.CPU_SOURCES)]
     for line, (task, (her_file, none_file)) in zip(table, docs_results.CPU_SOURCES.items()):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[0] == task
@@ -45,6 +45,30 @@ def test_every_headline_number_is_in_its_results_file():
         none_rows = json.loads((ROOT / "benchmarks" / "results" / f"{none_file}.json").read_text())["rows"]
         assert any(r[0] == "future" and str(r[1]).startswith(cells[1]) for r in her_rows), line
         assert any(r[0] == "none" and str(r[1]).startswith(cells[2]) for r in none_rows), line
+
+
+def test_gripper_rows_come_from_the_learning_file_of_the_current_env_version(tmp_path, monkeypatch):
+    """A gripper row shows a `gripper_learning_TASK.json` measured at the current env version,
+    and no figure from a missing or older file."""
+    version = docs_results.GripperEnv.VERSION
+    summary = [{"her_strategy": "future", "final_success_iqm": 0.987, "seeds": 3, "seeds_reaching_90": 3,
+                "steps_to_90_iqm": 345600.0, "wall_s_to_90": 1234.5},
+               {"her_strategy": "none", "final_success_iqm": 0.071, "seeds": 3, "seeds_reaching_90": 0,
+                "steps_to_90_iqm": float("inf"), "wall_s_to_90": float("inf")}]
+    monkeypatch.setattr(docs_results, "RESULTS", tmp_path)
+    (tmp_path / "gripper_learning_gripper_push.json").write_text(json.dumps({"env_version": version,
+                                                                             "summary": summary}))
+    (tmp_path / "gripper_learning_gripper_slide.json").write_text(json.dumps({"env_version": version - 1,
+                                                                              "summary": summary}))
+    assert docs_results.gripper_row("gripper_push") == \
+        "| gripper_push | 0.987 | 0.071 | 345,600 | 1,234 (sweep, 6 runs) | not rerun |"
+    for task in ("gripper_slide", "gripper_reach"):  # an older version; no file
+        row = docs_results.gripper_row(task)
+        assert f"not rerun at env version {version}" in row and "0.987" not in row
+    summary[0].update(seeds_reaching_90=2)  # a seed short of 90%: no time to 90% is claimed
+    (tmp_path / "gripper_learning_gripper_push.json").write_text(json.dumps({"env_version": version,
+                                                                             "summary": summary}))
+    assert "| never (2/3 seeds) | never |" in docs_results.gripper_row("gripper_push")
 
 
 def test_the_readme_own_task_snippet_runs():
