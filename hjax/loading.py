@@ -56,17 +56,28 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path, epoch: int | None = None) -> LoadedRun:
     """Load the newest readable (or the given) checkpoint of `run_dir`, checked against its
-    config. A newest checkpoint that cannot be read is skipped with a warning naming it."""
+    config. A newest checkpoint that cannot be read is skipped with a warning naming it.
+
+    `run_dir` may be a point of a sweep directory (SWEEP_DIR/points/NNN): its state and history
+    are then that point's part of the sweep's checkpoint."""
     run_dir = Path(run_dir)
     config, num_seeds = runs.load_config(run_dir)
     runs.check_env_version(run_dir, config)
     trainer = make_trainer(config)
     template = state_template(trainer, config, num_seeds)
-    checkpointer = runs.Checkpointer(run_dir)
+    point = runs.sweep_point(run_dir)
+    if point is not None:  # the sweep's checkpoint holds every point's state, stacked on a leading axis
+        sweep_dir, index = point
+        num_points = len(list((sweep_dir / runs.POINTS_DIR).iterdir()))
+        template = jax.tree.map(lambda x: np.zeros((num_points, *x.shape), x.dtype), template)
+    checkpointer = runs.Checkpointer(run_dir if point is None else sweep_dir)
     try:
         epoch, (state, history, _) = checkpointer.restore_readable(template, epoch)
     finally:
         checkpointer.close()
+    if point is not None:
+        state = jax.tree.map(lambda x: x[index], state)
+        history = {k: v[index] for k, v in history.items()}
     return LoadedRun(config=config, num_seeds=num_seeds, epoch=epoch, state=state, metrics=history, run_dir=run_dir)
 
 

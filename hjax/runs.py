@@ -42,6 +42,10 @@ SET_ASIDE_DIR = "checkpoints_set_aside"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_DIR = "checkpoints"
+# A sweep directory (`hjax.sweep`): SWEEP_FILE, the whole grid's checkpoints under CHECKPOINT_DIR,
+# and each point as a run directory without checkpoints of its own, POINTS_DIR/NNN.
+SWEEP_FILE = "sweep.json"
+POINTS_DIR = "points"
 # Fields that may differ between a run and its resumption: the run can be made longer.
 RESUMABLE_CHANGES = ("num_epochs", "chunk_epochs", "num_devices", "seed_devices")
 
@@ -120,6 +124,17 @@ def check_env_version(run_dir: str | Path, config: Config) -> None:
         f"{run_dir} was trained on {config.env} version {saved} (hjax {payload.get('hjax_version', '?')}); this hjax "
         f"({__version__}) has version {current}: {why}. Its policy would see other observations: train it again, "
         f"or load it with hjax {payload.get('hjax_version', '?')}")
+
+
+def sweep_point(run_dir: str | Path) -> tuple[Path, int] | None:
+    """`(sweep directory, point index)` when `run_dir` is a point of a sweep directory
+    (SWEEP_DIR/points/NNN, its state in the sweep's checkpoints), else None."""
+    run_dir = Path(run_dir)
+    sweep_dir = run_dir.parent.parent
+    if (run_dir.parent.name != POINTS_DIR or not run_dir.name.isdigit() or (run_dir / CHECKPOINT_DIR).exists()
+            or not (sweep_dir / SWEEP_FILE).is_file()):
+        return None
+    return sweep_dir, int(run_dir.name)
 
 
 def load_config(run_dir: str | Path) -> tuple[Config, int | None]:

@@ -69,8 +69,7 @@ from hjax.result import NonFiniteError, Result, check_finite, metrics_to_host
 from hjax.step import TrainerState, make_trainer, metric_names, seed_keys
 from hjax.version import __version__
 
-SWEEP_FILE = "sweep.json"
-POINTS_DIR = "points"
+SWEEP_FILE, POINTS_DIR = runs.SWEEP_FILE, runs.POINTS_DIR
 TABLE_FILE = "table.json"
 
 

@@ -244,6 +244,32 @@ def test_cli_sweep_writes_each_point_as_a_run_directory_and_resumes(tmp_path, ca
         hjax.sweep(base().replace(num_epochs=3), {**GRID, "replay_k": [4.0]}, SEEDS, resume=out, verbose=False)
 
 
+def test_a_point_directory_loads_its_part_of_the_sweep_checkpoint(batched, tmp_path, capsys):
+    """`load_run`, `evaluate` and `hjax eval` on SWEEP_DIR/points/NNN (no checkpoint of its own)
+    give that point's state and history, as the in-memory SweepResult holds them."""
+    from hjax import loading
+
+    out = tmp_path / "grid"
+    result = hjax.sweep(base(), GRID, SEEDS, progress_bar=False, verbose=False, batch_points=True, run_dir=out)
+    for i in REFERENCE_POINTS:
+        path = out / "points" / f"{i:03d}"
+        assert hjax.runs.sweep_point(path) == (out, i)
+        loaded = loading.load_run(path)
+        assert loaded.epoch == TINY["num_epochs"] and loaded.num_seeds == SEEDS
+        assert loaded.config == result.point(i).config
+        # Everything but the replay buffer, which a checkpoint holds only with save_buffer.
+        for got, want in zip(_leaves(loaded.state.replace(buffer=None)),
+                             _leaves(result.point(i).state.replace(buffer=None)), strict=True):
+            np.testing.assert_array_equal(got, want)
+        for name, values in result.point(i).metrics.items():
+            np.testing.assert_array_equal(loaded.metrics[name], np.asarray(values, loaded.metrics[name].dtype))
+        assert loading.evaluate(path, episodes=4, seed_index=1) == {
+            **loading.evaluate(result.point(i), episodes=4, seed_index=1), "epoch": TINY["num_epochs"]}
+    assert hjax.runs.sweep_point(out) is None and hjax.runs.sweep_point(tmp_path) is None
+    assert cli.main(["eval", str(out / "points" / "004"), "--episodes", "4"]) == 0
+    assert "success" in capsys.readouterr().out
+
+
 def test_the_success_radius_sweeps_as_an_env_parameter():
     """`distance_threshold` is swept by name (an env parameter, not a Config field): each point's
     Config carries it in env_kwargs, and the point equals `hjax.train` of that Config bit for bit
