@@ -7,10 +7,11 @@ took, compile included. How they were chosen:
 - point_mass, reach, push, gripper_reach: on a 2-core x86 CPU (benchmarks/README.md), by
   `python -m benchmarks.presets` (each candidate in a fresh process with the compile cache off,
   one seed; `benchmarks/results/presets.md`); the fastest candidate to 90% is the preset.
-- gripper_push, gripper_pick_and_place, gripper_slide: on one H100 GPU by
-  `python -m benchmarks.gpu_suite --gripper ...` (3 vmapped seeds;
-  `benchmarks/results/gpu/`). They need about a million env steps per seed, which a 2-core CPU
-  steps at ~1.5e3 per second: these presets are for a GPU, and on a CPU take hours.
+- gripper_push, gripper_pick_and_place, gripper_slide: chosen on one H100 GPU by
+  `python -m benchmarks.gpu_suite --gripper ...` (3 vmapped seeds; `benchmarks/results/gpu/`) on
+  the hjax 0.2 tasks, and not measured on a GPU since the tasks became Fetch's (env version 4).
+  They need about a million env steps per seed, which a CPU core steps at under 1e3 per second
+  with these networks: these presets are for a GPU, and on a CPU take hours.
 
 Data only: this module imports nothing from hjax (the Config reads it).
 """
@@ -53,18 +54,20 @@ MEASURED: Mapping[str, str] = MappingProxyType({
             "~58 s of it compile",
     "gripper_reach": "2-core CPU, first run, seed 0: 90% at epoch 2 (3,200 env steps), 43.4 s from process "
                      "start, ~41 s of it compile",
-    "gripper_push": "on the hjax 0.2 tasks, not yet rerun on the Fetch-faithful ones (env version 4); H100, 3 seeds: 90% eval success at epoch 25 (1.28M env steps per seed), 100 s "
-                    "compile included; without HER 0.08 at the same budget (measured with the push "
-                    "scene at 2 Newton iterations, before it moved to 4)",
-    "gripper_pick_and_place": "on the hjax 0.2 tasks, not yet rerun on the Fetch-faithful ones (env version 4); H100, 3 seeds: 50% at epoch 21 (1.08M env steps per seed), 69 s compile "
-                              "included; 90% not measured",
-    "gripper_slide": "on the hjax 0.2 tasks, not yet rerun on the Fetch-faithful ones (env version 4); H100, 3 seeds: 50% at epoch 12 (0.61M env steps per seed), 75 s compile included; "
-                     "90% not measured",
+    "gripper_push": "the GPU configuration of the hjax 0.2 task; not yet measured on the Fetch-faithful "
+                    "task (env version 4): no GPU run since. On a CPU core the configuration of "
+                    "benchmarks/gripper_learning.py is measured (benchmarks/results/gripper_learning_gripper_push.md)",
+    "gripper_pick_and_place": "the GPU configuration of the hjax 0.2 task; not yet measured on the Fetch-faithful "
+                              "task (env version 4): no GPU run since. On a CPU core the configuration of "
+                              "benchmarks/gripper_learning.py is measured "
+                              "(benchmarks/results/gripper_learning_gripper_pick_and_place.md)",
+    "gripper_slide": "the GPU configuration of the hjax 0.2 task; not yet measured on the Fetch-faithful task "
+                     "(env version 4): no GPU run since, and no CPU sweep yet",
 })
 """env name -> what its preset was measured to do, and where."""
 
 EPOCHS_TO_90: Mapping[str, int | None] = MappingProxyType({
-    "point_mass": 31, "reach": 15, "push": 173, "gripper_reach": 2, "gripper_push": 25,
+    "point_mass": 31, "reach": 15, "push": 173, "gripper_reach": 2, "gripper_push": None,
     "gripper_pick_and_place": None, "gripper_slide": None,
 })
 """env name -> the epoch at which its preset first reached 90% eval success when measured (the
