@@ -93,6 +93,9 @@ class Config:
     """Weight of the mean squared action in the actor loss (baselines HER: 1.0). td3 and ddpg only."""
     hidden_sizes: tuple[int, ...] = (256, 256, 256)
     """Hidden layer widths of actor and each critic (HER paper: 3 x 256)."""
+    critic_layer_norm: bool = False
+    """LayerNorm after each hidden layer of the critics, before the ReLU (as BRO, SimbaV2 and
+    CrossQ normalise theirs); the actor is unchanged. False: the plain MLP of the HER paper."""
     init_alpha: float = 0.1
     """SAC's initial temperature alpha. sac only. Stable-Baselines3's 1.0 assumes one gradient step
     per env step; at hjax's default 1/8 alpha would take ~10 epochs to fall from 1.0."""
@@ -253,6 +256,7 @@ class Config:
         for name in ("target_noise", "target_noise_clip", "action_l2", "exploration_noise"):
             _check_real(name, getattr(self, name), _num(getattr(self, name)) >= 0, "a number >= 0")
         _check("clip_target", self.clip_target, isinstance(self.clip_target, bool), "True or False")
+        _check("critic_layer_norm", self.critic_layer_norm, isinstance(self.critic_layer_norm, bool), "True or False")
         _check("hidden_sizes", self.hidden_sizes,
                isinstance(self.hidden_sizes, tuple) and len(self.hidden_sizes) >= 1
                and all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.hidden_sizes),

@@ -30,11 +30,12 @@ def ddpg_target(reward: jax.Array, q_next: jax.Array, gamma: float, low: float, 
 
 def make_ddpg(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_lr: float,
               critic_lr: float, action_l2: float, exploration_noise: float,
-              target_bounds: tuple[float, float], polyak_keep: float | None = None) -> Learner:
+              target_bounds: tuple[float, float], polyak_keep: float | None = None,
+              critic_layer_norm: bool = False) -> Learner:
     """Build the DDPG functions for fixed hyperparameters. The scalars may be traced arrays (one
     grid point of `hjax.sweep`); `polyak_keep` is then the host-computed `1 - tau`."""
     actor = Actor(tuple(hidden_sizes), action_size)
-    critic = Critic(tuple(hidden_sizes))
+    critic = Critic(tuple(hidden_sizes), critic_layer_norm)
     actor_opt = optax.adam(actor_lr)
     critic_opt = optax.adam(critic_lr)
     low, high = target_bounds

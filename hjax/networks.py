@@ -10,13 +10,20 @@ import jax.numpy as jnp
 
 
 class MLP(nn.Module):
+    """ReLU MLP; with `layer_norm`, each hidden layer is Dense -> LayerNorm -> ReLU (as the
+    critics of BRO, SimbaV2 and CrossQ normalise theirs)."""
+
     hidden_sizes: Sequence[int]
     out_size: int
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for width in self.hidden_sizes:
-            x = nn.relu(nn.Dense(width)(x))
+            x = nn.Dense(width)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = nn.relu(x)
         return nn.Dense(self.out_size)(x)
 
 
@@ -50,23 +57,27 @@ class GaussianActor(nn.Module):
 
 
 class Critic(nn.Module):
-    """One Q network `Q(o, g, a)` (DDPG)."""
+    """One Q network `Q(o, g, a)` (DDPG); `layer_norm` as in `MLP`."""
 
     hidden_sizes: Sequence[int]
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, inputs: jax.Array, action: jax.Array) -> jax.Array:
-        return MLP(self.hidden_sizes, 1, name="q")(jnp.concatenate([inputs, action], axis=-1))[..., 0]
+        x = jnp.concatenate([inputs, action], axis=-1)
+        return MLP(self.hidden_sizes, 1, self.layer_norm, name="q")(x)[..., 0]
 
 
 class TwinCritic(nn.Module):
-    """Two independent Q networks `Q_i(o, g, a)` (TD3's clipped double Q; SAC)."""
+    """Two independent Q networks `Q_i(o, g, a)` (TD3's clipped double Q; SAC); `layer_norm` as
+    in `MLP`."""
 
     hidden_sizes: Sequence[int]
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, inputs: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
         x = jnp.concatenate([inputs, action], axis=-1)
-        q1 = MLP(self.hidden_sizes, 1, name="q1")(x)[..., 0]
-        q2 = MLP(self.hidden_sizes, 1, name="q2")(x)[..., 0]
+        q1 = MLP(self.hidden_sizes, 1, self.layer_norm, name="q1")(x)[..., 0]
+        q2 = MLP(self.hidden_sizes, 1, self.layer_norm, name="q2")(x)[..., 0]
         return q1, q2

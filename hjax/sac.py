@@ -69,13 +69,13 @@ def alpha_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: float)
 def make_sac(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_lr: float,
              critic_lr: float, alpha_lr: float, init_alpha: float, target_entropy: float | None,
              target_bounds: tuple[float, float], log_init_alpha: float | None = None,
-             polyak_keep: float | None = None) -> Learner:
+             polyak_keep: float | None = None, critic_layer_norm: bool = False) -> Learner:
     """Build the SAC functions for fixed hyperparameters (target_entropy None: -action_size).
 
     The scalars may be traced arrays (one grid point of `hjax.sweep`); `log_init_alpha` and
     `polyak_keep` are then the host-computed `log(init_alpha)` and `1 - tau`."""
     actor = GaussianActor(tuple(hidden_sizes), action_size)
-    critic = TwinCritic(tuple(hidden_sizes))
+    critic = TwinCritic(tuple(hidden_sizes), critic_layer_norm)
     actor_opt = optax.adam(actor_lr)
     critic_opt = optax.adam(critic_lr)
     alpha_opt = optax.adam(alpha_lr)

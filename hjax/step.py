@@ -95,7 +95,8 @@ def make_learner(config: Config, traced: Mapping[str, jax.Array] | None = None) 
     """`config.algorithm`'s learner with the config's hyperparameters (see hjax/td3.py,
     hjax/ddpg.py, hjax/sac.py); `traced` replaces some of them (see `make_trainer`)."""
     s = hyper.scalars(config, traced)
-    shared = dict(hidden_sizes=config.hidden_sizes, action_size=config.make_env().action_size,
+    shared = dict(hidden_sizes=config.hidden_sizes, critic_layer_norm=config.critic_layer_norm,
+                  action_size=config.make_env().action_size,
                   gamma=s["discount"], tau=s["tau"], actor_lr=s["actor_lr"], critic_lr=s["critic_lr"],
                   target_bounds=(s["q_low"], s["q_high"]), polyak_keep=s["polyak_keep"])
     if config.algorithm == "ddpg":

@@ -37,11 +37,11 @@ def smoothed_target_action(action: jax.Array, noise: jax.Array, noise_std: float
 def make_td3(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_lr: float,
              critic_lr: float, policy_delay: int, target_noise: float, target_noise_clip: float,
              action_l2: float, exploration_noise: float, target_bounds: tuple[float, float],
-             polyak_keep: float | None = None) -> Learner:
+             polyak_keep: float | None = None, critic_layer_norm: bool = False) -> Learner:
     """Build the TD3 functions for fixed hyperparameters. The scalars may be traced arrays (one grid
     point of `hjax.sweep`); `polyak_keep` is then the host-computed `1 - tau`."""
     actor = Actor(tuple(hidden_sizes), action_size)
-    critic = TwinCritic(tuple(hidden_sizes))
+    critic = TwinCritic(tuple(hidden_sizes), critic_layer_norm)
     actor_opt = optax.adam(actor_lr)
     critic_opt = optax.adam(critic_lr)
     low, high = target_bounds

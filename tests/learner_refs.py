@@ -18,11 +18,16 @@ def random_batch(key, size: int, input_size: int, action_size: int) -> Batch:
 
 
 def np_mlp(params, x):
-    """NumPy forward of hjax.networks.MLP from its flax parameter dict."""
-    layers = sorted(params, key=lambda n: int(n.split("_")[1]))
+    """NumPy forward of hjax.networks.MLP from its flax parameter dict (with its LayerNorm_i after
+    hidden layer i when it has them: (x - mean) / sqrt(var + 1e-6) * scale + bias)."""
+    layers = sorted((n for n in params if n.startswith("Dense_")), key=lambda n: int(n.split("_")[1]))
     for i, name in enumerate(layers):
-        x = x @ np.asarray(params[name]["kernel"]) + np.asarray(params[name]["bias"])
+        x = x @ np.asarray(params[name]["kernel"], np.float64) + np.asarray(params[name]["bias"], np.float64)
         if i < len(layers) - 1:
+            if f"LayerNorm_{i}" in params:
+                ln = params[f"LayerNorm_{i}"]
+                x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-6)
+                x = x * np.asarray(ln["scale"], np.float64) + np.asarray(ln["bias"], np.float64)
             x = np.maximum(x, 0.0)
     return x
 

@@ -330,3 +330,61 @@ def test_sac_run_dir_params_and_saved_policy(tmp_path):
     env = result.config.make_env()
     obs = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 3)).obs
     np.testing.assert_allclose(hjax.load_policy(tmp_path)(obs), result.policy()(obs), rtol=1e-6)
+
+
+# ---- critic LayerNorm (Config.critic_layer_norm) ---------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["td3", "ddpg", "sac"])
+def test_critic_layer_norm_normalises_each_hidden_layer_of_the_critics_only(algorithm):
+    """With critic_layer_norm each critic's hidden layers are Dense -> LayerNorm -> ReLU (NumPy
+    forward pass), the actor is the plain MLP; off, the critics have no LayerNorm at all."""
+    from hjax.td3 import make_td3
+
+    make = {"td3": lambda **kw: make_td3(**{**dict(hidden_sizes=(16, 16), action_size=ACT, gamma=GAMMA, tau=0.05,
+                                                   actor_lr=1e-3, critic_lr=1e-3, policy_delay=2,
+                                                   target_noise=0.2, target_noise_clip=0.5, action_l2=1.0,
+                                                   exploration_noise=0.2, target_bounds=(LOW, HIGH)), **kw}),
+            "ddpg": _ddpg, "sac": _sac}[algorithm]
+    on = make(critic_layer_norm=True).init(jax.random.PRNGKey(0), IN, ACT)
+    off = make().init(jax.random.PRNGKey(0), IN, ACT)
+    heads = ("q",) if algorithm == "ddpg" else ("q1", "q2")
+    for head in heads:
+        assert sorted(k for k in on.critic_params["params"][head] if k.startswith("LayerNorm")) == \
+            ["LayerNorm_0", "LayerNorm_1"]
+        assert not [k for k in off.critic_params["params"][head] if k.startswith("LayerNorm")]
+    assert "LayerNorm" not in str(jax.tree_util.tree_structure(on.actor_params))
+    jax.tree.map(np.testing.assert_array_equal, on.actor_params, off.actor_params)  # the actor is untouched
+
+    # Scaled and shifted LayerNorm parameters, so the test sees them used.
+    rng = np.random.default_rng(0)
+    params = jax.tree_util.tree_map_with_path(
+        lambda path, x: x + rng.normal(0, 0.5, x.shape).astype(x.dtype)
+        if "LayerNorm" in jax.tree_util.keystr(path) else x, on.critic_params)
+    batch = random_batch(jax.random.PRNGKey(1), B, IN, ACT)
+    x, a = np.asarray(batch.inputs, np.float64), np.asarray(batch.action, np.float64)
+    if algorithm == "ddpg":
+        from hjax.networks import Critic
+        got = (Critic((16, 16), True).apply(params, batch.inputs, batch.action),)
+        want = (np_critic(params, x, a),)
+    else:
+        from hjax.networks import TwinCritic
+        got = TwinCritic((16, 16), True).apply(params, batch.inputs, batch.action)
+        want = np_twin_critic(params, x, a)
+    for g, w in zip(got, want, strict=True):
+        _close(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_critic_layer_norm_trains_and_is_validated(tmp_path, capsys):
+    config = hjax.Config(critic_layer_norm=True, **{**TINY, "grad_steps_per_epoch": 4})
+    trainer = hjax.make_trainer(config)
+    state, metrics = jax.jit(trainer.epoch)(trainer.init(jax.random.PRNGKey(0)))
+    losses = [np.asarray(metrics[k]) for k in ("loss/critic", "loss/actor", "q/mean")]
+    assert all(np.isfinite(v).all() for v in losses)
+    assert "LayerNorm_0" in state.learner.critic_params["params"]["q1"]
+    with pytest.raises(ValueError, match=r"invalid critic_layer_norm='yes'; allowed: True or False"):
+        hjax.Config(critic_layer_norm="yes")
+    from hjax import cli
+
+    args = cli.build_parser().parse_args(["train", "--critic-layer-norm"])
+    assert cli.config_from_args(args).critic_layer_norm is True
