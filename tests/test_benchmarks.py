@@ -144,3 +144,54 @@ def test_her_ablation_note_is_a_sentence_of_its_own():
     assert note_sentence("") == note_sentence("  ") == ""
     assert note_sentence("one core (taskset -c 1)") == "one core (taskset -c 1). "
     assert note_sentence(" both cores free. ") == "both cores free. "
+
+
+def test_each_lever_changes_only_its_own_fields():
+    from benchmarks import levers
+
+    base = hjax.Config(env="point_mass", num_envs=8, batch_size=64, grad_steps_per_epoch=10, buffer_episodes=100,
+                       hidden_sizes=(32, 32))
+    expected = {"critic_layer_norm": {"critic_layer_norm": True}, "replay_k=8": {"replay_k": 8.0},
+                "updates_x2": {"grad_steps_per_epoch": 20}, "batch_x2": {"batch_size": 128},
+                "envs_x4": {"num_envs": 32, "buffer_episodes": 400}, "wider_512": {"hidden_sizes": [512, 512]},
+                "sac": {"algorithm": "sac"}, "base": {}}
+    for lever, changes in expected.items():
+        before, after = base.to_dict(), levers.lever_config(base, lever).to_dict()
+        assert {k: v for k, v in after.items() if before[k] != v} == changes, lever
+    for lever in levers.LEVERS:  # every lever makes a valid Config from the base
+        levers.lever_config(base, lever)
+    with pytest.raises(ValueError, match=r"invalid lever 'lr_x10'; allowed: base, critic_layer_norm"):
+        levers.lever_config(base, "lr_x10")
+    assert levers.verdict({"final_success": [0.9, 0.8, 0.95]}, {"final_success": [0.5, 0.4, 0.7]}) == "better"
+    assert levers.verdict({"final_success": [0.3, 0.2, 0.35]}, {"final_success": [0.5, 0.4, 0.7]}) == "worse"
+    assert levers.verdict({"final_success": [0.6, 0.5, 0.75]}, {"final_success": [0.5, 0.4, 0.7]}) == \
+        "no clear difference"
+
+
+def test_levers_table_from_a_tiny_run(tmp_path, monkeypatch):
+    """benchmarks.levers end to end on a tiny point_mass config: one row per lever, the final
+    success IQM that of the seeds' last eval (scipy's 25%-trimmed mean), files written."""
+    import scipy.stats
+
+    from benchmarks import common, levers
+
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(levers, "RESULTS_DIR", tmp_path)
+    captured = {}
+    real = levers.record
+
+    def keep(result, target, wall, reps=2000):
+        captured[len(captured)] = np.asarray(result.metrics["eval/success_rate"])[:, -1]
+        return real(result, target, wall, reps)
+
+    monkeypatch.setattr(levers, "record", keep)
+    assert levers.main(["--env", "point_mass", "--seeds", "4", "--num-epochs", "2", "--levers", "replay_k=8",
+                        "--config-overrides", "num_envs=4", "grad_steps_per_epoch=2", "hidden_sizes=8,",
+                        "batch_size=16", "buffer_episodes=8", "num_eval_envs=4", "--name", "levers_tiny"]) == 0
+    saved = json.loads((tmp_path / "levers_tiny.json").read_text())
+    assert [r[0] for r in saved["rows"]] == ["base", "replay_k=8"] and saved["rows"][1][1] == "replay_k=8.0"
+    for i, lever in enumerate(("base", "replay_k=8")):
+        want = scipy.stats.trim_mean(captured[i], 0.25)
+        assert saved["levers"][lever]["final_success"][0] == pytest.approx(want)
+        assert saved["levers"][lever]["config"]["replay_k"] == (8.0 if i else 4.0)
+    assert (tmp_path / "levers_tiny_curves.png").stat().st_size > 0

@@ -1,0 +1,146 @@
+"""Learner levers, one at a time (issue 25): each lever is a set of Config changes from one base
+configuration, and each trains `--seeds` seeds with HER beside the base, all else equal.
+
+    python -m benchmarks.levers --env gripper_pick_and_place --seeds 3 --num-epochs 60 \
+        --config-overrides num_envs=256 grad_steps_per_epoch=200 batch_size=2048 hidden_sizes=256,256,256 \
+        --levers critic_layer_norm replay_k=8 sac updates_x2
+    python -m benchmarks.levers --env gripper_slide --target 0.7 ...   # slide's target is 70%
+
+The levers are `LEVERS` (names on the command line); `base` is always trained first. Each runs as
+`hjax.train(config, num_seeds=SEEDS)` in a program of its own (a lever that changes shapes, such
+as the batch or the networks, cannot share one), so its wall time includes its compile. The
+table: final eval success (IQM over seeds, 95% stratified-bootstrap CI, `hjax.stats`), env steps
+until each seed's eval success first reaches `--target` (IQM [CI]; "never" when a seed does not),
+the run's wall time, and the lever against the base: "better" / "worse" when the two
+final-success CIs are disjoint (a conservative test), else "no clear difference". Writes
+`benchmarks/results/<name>.{md,json}` (default `levers_<env>`) and `<name>_curves.png`. Host
+script; not jittable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from typing import Any, Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+
+import hjax
+from hjax import envs, stats
+from benchmarks.common import RESULTS_DIR, write_results
+from benchmarks.her_ablation import parse_overrides
+
+# name -> the Config changes the lever makes, given the base config (so that "updates_x2" doubles
+# whatever the base does). Only levers issue 25 lists; each stays a plain Config change.
+LEVERS: Mapping[str, Any] = {
+    "base": lambda c: {},
+    "critic_layer_norm": lambda c: {"critic_layer_norm": True},
+    "replay_k=2": lambda c: {"replay_k": 2.0},
+    "replay_k=8": lambda c: {"replay_k": 8.0},
+    "updates_x2": lambda c: {"grad_steps_per_epoch": 2 * c.grad_steps_per_epoch},
+    "batch_x2": lambda c: {"batch_size": 2 * c.batch_size},
+    "envs_x4": lambda c: {"num_envs": 4 * c.num_envs, "buffer_episodes": 4 * c.buffer_episodes},
+    "wider_512": lambda c: {"hidden_sizes": tuple(512 for _ in c.hidden_sizes)},
+    "exploration_noise=0.1": lambda c: {"exploration_noise": 0.1},
+    "random_action_prob=0.1": lambda c: {"random_action_prob": 0.1},
+    "target_noise_clip=0.2": lambda c: {"target_noise_clip": 0.2},
+    "sac": lambda c: {"algorithm": "sac"},
+}
+
+
+def lever_config(base: hjax.Config, lever: str) -> hjax.Config:
+    """`base` with `lever`'s changes (ValueError naming the lever when it is unknown)."""
+    if lever not in LEVERS:
+        raise ValueError(f"invalid lever {lever!r}; allowed: {', '.join(LEVERS)}")
+    return base.replace(**LEVERS[lever](base))
+
+
+def record(result: hjax.Result, target: float, wall: float, reps: int = 2000) -> dict[str, Any]:
+    """A lever's figures from its multi-seed Result."""
+    success = np.asarray(result.metrics["eval/success_rate"], np.float64)  # (seeds, epochs)
+    steps = np.asarray(result.metrics["env_steps"][0], np.float64)
+    final = stats.interval_estimates(success[:, -1], "iqm", reps=reps, seed=0)
+    to_target = stats.first_reaching_each(steps, success, target)
+    with np.errstate(invalid="ignore"):
+        reach = stats.interval_estimates(to_target, "iqm", reps=reps, seed=0)
+    return {"final_success": [float(final.point), float(final.low), float(final.high)],
+            "steps_to_target": [float(v) for v in reach], "seeds_reaching": int(np.isfinite(to_target).sum()),
+            "seeds": int(success.shape[0]), "wall_s": wall, "compile_s": result.compile_seconds,
+            "steps": steps.tolist(), "iqm_curve": stats.iqm(success, axis=0).tolist()}
+
+
+def verdict(lever: dict[str, Any], base: dict[str, Any]) -> str:
+    """'better' / 'worse' when the final-success CIs are disjoint, else 'no clear difference'."""
+    (_, low, high), (_, base_low, base_high) = lever["final_success"], base["final_success"]
+    if low > base_high:
+        return "better"
+    if high < base_low:
+        return "worse"
+    return "no clear difference"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, choices=envs.NAMES)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--num-epochs", type=int, required=True)
+    parser.add_argument("--target", type=float, default=0.9, help="eval success to time (slide: 0.7)")
+    parser.add_argument("--levers", nargs="+", default=[k for k in LEVERS if k != "base"], metavar="LEVER",
+                        help=f"any of: {', '.join(k for k in LEVERS if k != 'base')}")
+    parser.add_argument("--config-overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="the base configuration (as benchmarks.her_ablation's)")
+    parser.add_argument("--name", default=None)
+    args = parser.parse_args(argv)
+    if not 0 < args.target <= 1:
+        parser.error(f"invalid --target={args.target}; allowed: a success rate in (0, 1]")
+    base = hjax.Config(env=args.env, num_epochs=args.num_epochs, **parse_overrides(args.config_overrides))
+    configs = {lever: lever_config(base, lever) for lever in ["base", *args.levers]}  # all checked first
+    name = args.name or f"levers_{args.env}"
+    results: dict[str, dict[str, Any]] = {}
+    for lever, config in configs.items():
+        start = time.perf_counter()
+        result = hjax.train(config, num_seeds=args.seeds, progress_bar=False, verbose=False)
+        results[lever] = record(result, args.target, time.perf_counter() - start)
+        print(f"{lever}: final eval success IQM {results[lever]['final_success'][0]:.3f}, "
+              f"{results[lever]['wall_s']:.0f} s", flush=True)
+    _write(name, args, base, configs, results)
+    return 0
+
+
+def _write(name: str, args: argparse.Namespace, base: hjax.Config, configs: dict[str, hjax.Config],
+           results: dict[str, dict[str, Any]]) -> None:
+    pct = f"{round(100 * args.target)}%"
+    headers = ["lever", "changes", "final eval success IQM [95% CI]", f"env steps to {pct} IQM [95% CI]",
+               f"seeds reaching {pct}", "wall s (compile incl.)", "against base"]
+    rows = []
+    for lever, r in results.items():
+        changes = ", ".join(f"{k}={v}" for k, v in LEVERS[lever](base).items()) or "-"
+        point, low, high = r["final_success"]
+        s_point, s_low, s_high = r["steps_to_target"]
+        to_target = (f"never ({r['seeds_reaching']}/{r['seeds']} seeds)" if r["seeds_reaching"] < r["seeds"]
+                     or not math.isfinite(s_point) else f"{s_point:,.0f} [{s_low:,.0f}, {s_high:,.0f}]")
+        rows.append([lever, changes, f"{point:.3f} [{low:.3f}, {high:.3f}]", to_target,
+                     f"{r['seeds_reaching']}/{r['seeds']}", f"{r['wall_s']:,.0f}",
+                     "-" if lever == "base" else verdict(r, results["base"])])
+    fig = Figure(figsize=(8, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for lever, r in results.items():
+        ax.plot(r["steps"], r["iqm_curve"], label=lever)
+    ax.set(xlabel="env steps per seed", ylabel="eval success (IQM over seeds)", ylim=(-0.02, 1.02),
+           title=f"{args.env}: one lever at a time, {args.seeds} seeds each")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.savefig(RESULTS_DIR / f"{name}_curves.png", dpi=110)
+    write_results(name, headers, rows, extra={"base_config": base.to_dict(), "target": args.target,
+                                              "levers": {k: {"config": configs[k].to_dict(), **v}
+                                                         for k, v in results.items()}},
+                  notes=f"{args.seeds} seeds per lever, HER (`{base.her_strategy}`), {base.total_env_steps:,} env "
+                        f"steps per seed for the base. Each lever is its own program, so its wall time includes its "
+                        f"compile. 'against base': better / worse when the final-success CIs are disjoint. Curves: "
+                        f"{name}_curves.png.")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
