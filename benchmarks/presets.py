@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for env in args.envs:
         for i in range(len(CANDIDATES[env])):
             row = _spawn(env, i, args.target, args.limit_s)
+            info = machine()
+            row.update(command=info["command"], date=info["date"])  # rows of other envs keep their own
             payload["rows"].append(row)
             print(f"{env:>14} #{i}: {row['outcome']} at epoch {row['epochs']} ({row['env_steps']} env steps) "
                   f"in {row['seconds']:.1f}s (compile ~{row['compile_s_estimate']:.1f}s)", flush=True)
@@ -164,6 +166,11 @@ def _write(payload: dict, args: argparse.Namespace) -> None:
           "or above the target; one seed (0); compile estimated as first report minus one epoch.", "",
           "Measured on: " + ", ".join(f"{k}={v}" for k, v in info.items() if k != "command"), "",
           f"Command: `{info['command']}`", ""]
+    earlier = sorted({(r["date"], r["command"], r["env"]) for r in payload["rows"]
+                      if r.get("command") and r["command"] != info["command"]})
+    if earlier:
+        md += ["Rows of other envs were measured earlier: " + "; ".join(
+            f"{env} on {date} by `{command}`" for date, command, env in earlier) + ".", ""]
     (RESULTS_DIR / f"{args.name}.json").write_text(json.dumps(payload, indent=2, default=str))
     (RESULTS_DIR / f"{args.name}.md").write_text("\n".join(md))
 
