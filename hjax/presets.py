@@ -4,7 +4,7 @@
 given beside them overrides the preset. Each entry says where it was measured and how long it
 took, compile included. How they were chosen:
 
-- point_mass, reach, push, gripper_reach: on a 2-core x86 CPU (benchmarks/README.md), by
+- point_mass, reach, push, gripper_reach (env version 4): on a 2-core x86 CPU (benchmarks/README.md), by
   `python -m benchmarks.presets` (each candidate in a fresh process with the compile cache off,
   one seed; `benchmarks/results/presets.md`); the fastest candidate to 90% is the preset.
 - gripper_push, gripper_pick_and_place, gripper_slide: chosen on one H100 GPU by
@@ -52,8 +52,8 @@ MEASURED: Mapping[str, str] = MappingProxyType({
              "~36 s of it compile (the three candidates were within 1 s of each other)",
     "push": "2-core CPU, first run, seed 0: 90% at epoch 173 (553,600 env steps), 281 s from process start, "
             "~58 s of it compile",
-    "gripper_reach": "2-core CPU, first run, seed 0: 90% at epoch 2 (3,200 env steps), 43.4 s from process "
-                     "start, ~41 s of it compile",
+    "gripper_reach": "2-core CPU, first run, seed 0, env version 4 (the Fetch-faithful task): 90% at epoch 3 "
+                     "(4,800 env steps), 36.8 s from process start, ~34 s of it compile",
     "gripper_push": "the GPU configuration of the hjax 0.2 task; not yet measured on the Fetch-faithful "
                     "task (env version 4): no GPU run since. On a CPU core the configuration of "
                     "benchmarks/gripper_learning.py is measured (benchmarks/results/gripper_learning_gripper_push.md)",
@@ -67,7 +67,7 @@ MEASURED: Mapping[str, str] = MappingProxyType({
 """env name -> what its preset was measured to do, and where."""
 
 EPOCHS_TO_90: Mapping[str, int | None] = MappingProxyType({
-    "point_mass": 31, "reach": 15, "push": 173, "gripper_reach": 2, "gripper_push": None,
+    "point_mass": 31, "reach": 15, "push": 173, "gripper_reach": 3, "gripper_push": None,
     "gripper_pick_and_place": None, "gripper_slide": None,
 })
 """env name -> the epoch at which its preset first reached 90% eval success when measured (the
