@@ -12,6 +12,7 @@ jitted, nothing here is jittable itself.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -68,7 +69,7 @@ def load_run(run_dir: str | Path, epoch: int | None = None) -> LoadedRun:
     point = runs.sweep_point(run_dir)
     if point is not None:  # the sweep's checkpoint holds every point's state, stacked on a leading axis
         sweep_dir, index = point
-        num_points = len(list((sweep_dir / runs.POINTS_DIR).iterdir()))
+        num_points = len(json.loads((sweep_dir / runs.SWEEP_FILE).read_text())["points"])
         template = jax.tree.map(lambda x: np.zeros((num_points, *x.shape), x.dtype), template)
     checkpointer = runs.Checkpointer(run_dir if point is None else sweep_dir)
     try:
