@@ -200,7 +200,9 @@ def _train(config: Config, num_seeds, progress, run_dir, resume, checkpoint_ever
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpointer = runs.Checkpointer(run_dir, create=True)
         if resume is not None and (checkpointer.epochs() or resume_epoch is not None):
-            start, (state, restored, _) = checkpointer.restore_readable(state, resume_epoch)
+            start, (state, restored, has_buffer) = checkpointer.restore_readable(state, resume_epoch)
+            if not has_buffer:
+                runs.warn_empty_buffer(resume, start)
             state = place(state)
             restored = runs.complete_history(restored, metric_names(config))  # metrics added since
             if writer:

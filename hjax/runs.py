@@ -126,6 +126,14 @@ def check_env_version(run_dir: str | Path, config: Config) -> None:
         f"or load it with hjax {payload.get('hjax_version', '?')}")
 
 
+def warn_empty_buffer(run_dir: str | Path, epoch: int) -> None:
+    """Say on stderr that a resume from a checkpoint saved without its replay buffer starts from an
+    empty one (so it will not match an uninterrupted run)."""
+    print(f"hjax: resuming {run_dir} from epoch {epoch}, whose checkpoint has no replay buffer (saved without "
+          "save_buffer): training goes on from an empty buffer and will not match an uninterrupted run; "
+          "save with save_buffer=True (--save-buffer) for an exact resume", file=sys.stderr, flush=True)
+
+
 def sweep_point(run_dir: str | Path) -> tuple[Path, int] | None:
     """`(sweep directory, point index)` when `run_dir` is a point of a sweep directory
     (SWEEP_DIR/points/NNN, its state in the sweep's checkpoints), else None."""

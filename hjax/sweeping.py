@@ -450,7 +450,9 @@ def _sweep(config: Config, grid: Grid, num_seeds: int, progress, run_dir: Path |
     if run_dir is not None:
         checkpointer = runs.Checkpointer(run_dir, create=True)
         if resuming and checkpointer.epochs():
-            start, (state, restored, _) = checkpointer.restore_readable(state)
+            start, (state, restored, has_buffer) = checkpointer.restore_readable(state)
+            if not has_buffer:
+                runs.warn_empty_buffer(run_dir, start)
             restored = runs.complete_history(restored, metric_names(config))
             checkpointer.set_aside_after(start)
             if start % chunk or start > config.num_epochs:

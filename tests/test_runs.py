@@ -49,12 +49,13 @@ def test_run_dir_contents(tmp_path):
 
 
 @pytest.mark.parametrize("algorithm,num_seeds", [("td3", None), ("td3", 2), ("ddpg", 2), ("sac", None)])
-def test_resume_equals_uninterrupted_run(tmp_path, algorithm, num_seeds):
+def test_resume_equals_uninterrupted_run(tmp_path, capsys, algorithm, num_seeds):
     cfg = tiny(algorithm=algorithm)
     straight = hjax.train(cfg, num_seeds=num_seeds, progress_bar=False)
     hjax.train(cfg.replace(num_epochs=2), num_seeds=num_seeds, run_dir=tmp_path, save_buffer=True,
                progress_bar=False)
     resumed = hjax.train(cfg, num_seeds=num_seeds, resume=tmp_path, save_buffer=True, progress_bar=False)
+    assert "has no replay buffer" not in capsys.readouterr().err
     for name in straight.metrics:
         np.testing.assert_array_equal(resumed.metrics[name], straight.metrics[name], err_msg=name)
     jax.tree.map(np.testing.assert_array_equal, resumed.state.learner, straight.state.learner)
@@ -64,9 +65,12 @@ def test_resume_equals_uninterrupted_run(tmp_path, algorithm, num_seeds):
     assert ("policy/entropy" in rows[0].split(",")) == (algorithm == "sac")  # SAC's own metrics are written
 
 
-def test_resume_without_buffer_continues_from_checkpoint(tmp_path):
+def test_resume_without_buffer_continues_from_checkpoint(tmp_path, capsys):
     hjax.train(tiny(num_epochs=2), run_dir=tmp_path, progress_bar=False)
+    capsys.readouterr()
     resumed = hjax.train(tiny(), resume=tmp_path, progress_bar=False)
+    err = capsys.readouterr().err  # said at resume time: this will not match an uninterrupted run
+    assert f"resuming {tmp_path} from epoch 2, whose checkpoint has no replay buffer" in err and "--save-buffer" in err
     np.testing.assert_array_equal(resumed.metrics["env_steps"], np.arange(1, 7) * 4 * 50)
     assert int(resumed.state.epoch) == 6
     assert np.asarray(resumed.state.buffer.size).tolist() == [16]  # refilled from empty after the resume
