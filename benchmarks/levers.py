@@ -13,23 +13,31 @@ table: final eval success (IQM over seeds, 95% stratified-bootstrap CI, `hjax.st
 until each seed's eval success first reaches `--target` (IQM [CI]; "never" when a seed does not),
 the run's wall time, and the lever against the base: "better" / "worse" when the two
 final-success CIs are disjoint (a conservative test), else "no clear difference". Writes
-`benchmarks/results/<name>.{md,json}` (default `levers_<env>`) and `<name>_curves.png`. Host
-script; not jittable.
+`benchmarks/results/<name>.{md,json}` (default `levers_<env>`) and `<name>_curves.png`, rewritten
+after every lever, so a stopped run keeps the levers it finished.
+
+One table from several processes or sessions: with `--add`, a lever already in the table that
+was trained from the same configuration, seeds and env version is kept rather than trained again,
+and each finished lever is merged into the file under a lock (the file is re-read first), so two
+processes on two cores can each train some levers of one table; `--no-base` leaves the base to
+another process (rows wait for it: "base not yet in the table"). Host script; not jittable.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from typing import Any, Mapping
 
 import numpy as np
+from filelock import FileLock
 from matplotlib.figure import Figure
 
 import hjax
-from hjax import envs, stats
-from benchmarks.common import RESULTS_DIR, write_results
+from hjax import envs, runs, stats
+from benchmarks.common import RESULTS_DIR, machine, write_results
 from benchmarks.her_ablation import parse_overrides
 
 # name -> the Config changes the lever makes, given the base config (so that "updates_x2" doubles
@@ -61,14 +69,20 @@ def record(result: hjax.Result, target: float, wall: float, reps: int = 2000) ->
     """A lever's figures from its multi-seed Result."""
     success = np.asarray(result.metrics["eval/success_rate"], np.float64)  # (seeds, epochs)
     steps = np.asarray(result.metrics["env_steps"][0], np.float64)
+    return {**figures(steps, success, target, reps), "wall_s": wall, "compile_s": result.compile_seconds,
+            "success": success.tolist()}
+
+
+def figures(steps: np.ndarray, success: np.ndarray, target: float, reps: int = 2000) -> dict[str, Any]:
+    """Final success and env steps to `target` (IQM, 95% CI) from per-seed eval curves (seeds, epochs)."""
+    steps, success = np.asarray(steps, np.float64), np.asarray(success, np.float64)
     final = stats.interval_estimates(success[:, -1], "iqm", reps=reps, seed=0)
     to_target = stats.first_reaching_each(steps, success, target)
     with np.errstate(invalid="ignore"):
         reach = stats.interval_estimates(to_target, "iqm", reps=reps, seed=0)
     return {"final_success": [float(final.point), float(final.low), float(final.high)],
             "steps_to_target": [float(v) for v in reach], "seeds_reaching": int(np.isfinite(to_target).sum()),
-            "seeds": int(success.shape[0]), "wall_s": wall, "compile_s": result.compile_seconds,
-            "steps": steps.tolist(), "iqm_curve": stats.iqm(success, axis=0).tolist()}
+            "seeds": int(success.shape[0]), "steps": steps.tolist(), "iqm_curve": stats.iqm(success, axis=0).tolist()}
 
 
 def verdict(lever: dict[str, Any], base: dict[str, Any]) -> str:
@@ -92,28 +106,57 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-overrides", nargs="*", default=[], metavar="KEY=VALUE",
                         help="the base configuration (as benchmarks.her_ablation's)")
     parser.add_argument("--name", default=None)
+    parser.add_argument("--add", action="store_true",
+                        help="add to the table NAME already holds: levers it has from the same configuration, "
+                             "seeds and env version are kept, not trained again")
+    parser.add_argument("--no-base", action="store_true", help="do not train the base (another process does)")
     args = parser.parse_args(argv)
     if not 0 < args.target <= 1:
         parser.error(f"invalid --target={args.target}; allowed: a success rate in (0, 1]")
+    if args.seeds < 1:
+        parser.error(f"invalid --seeds={args.seeds}; allowed: an integer >= 1")
     base = hjax.Config(env=args.env, num_epochs=args.num_epochs, **parse_overrides(args.config_overrides))
-    configs = {lever: lever_config(base, lever) for lever in ["base", *args.levers]}  # all checked first
+    order = ([] if args.no_base else ["base"]) + [lever for lever in args.levers if lever != "base"]
+    configs = {lever: lever_config(base, lever) for lever in order}  # all checked before anything trains
     name = args.name or f"levers_{args.env}"
-    results: dict[str, dict[str, Any]] = {}
+    version = runs.env_version(args.env)
+    if not args.add:
+        with FileLock(str(RESULTS_DIR / f"{name}.json") + ".lock"):
+            (RESULTS_DIR / f"{name}.json").unlink(missing_ok=True)
     for lever, config in configs.items():
+        identity = {"config": config.to_dict(), "seeds": args.seeds, "env_version": version}
+        if args.add and _same(_load(name).get(lever), identity):
+            print(f"{lever}: already in {name}.json, kept", flush=True)
+            continue
         start = time.perf_counter()
         result = hjax.train(config, num_seeds=args.seeds, progress_bar=False, verbose=False)
-        results[lever] = record(result, args.target, time.perf_counter() - start)
-        print(f"{lever}: final eval success IQM {results[lever]['final_success'][0]:.3f}, "
-              f"{results[lever]['wall_s']:.0f} s", flush=True)
-    _write(name, args, base, configs, results)
+        entry = {**identity, **record(result, args.target, time.perf_counter() - start), "measured": machine()}
+        print(f"{lever}: final eval success IQM {entry['final_success'][0]:.3f}, {entry['wall_s']:.0f} s", flush=True)
+        with FileLock(str(RESULTS_DIR / f"{name}.json") + ".lock"):
+            table = _load(name)
+            table[lever] = entry
+            _write(name, args, base, table)
     return 0
 
 
-def _write(name: str, args: argparse.Namespace, base: hjax.Config, configs: dict[str, hjax.Config],
-           results: dict[str, dict[str, Any]]) -> None:
+def _same(entry: dict[str, Any] | None, identity: dict[str, Any]) -> bool:
+    """Whether a lever already in the table was trained as `identity` says (config, seeds, env version)."""
+    return entry is not None and all(entry.get(k) == v for k, v in identity.items())
+
+
+def _load(name: str) -> dict[str, dict[str, Any]]:
+    """The levers the table `name` holds ({} when there is none yet)."""
+    path = RESULTS_DIR / f"{name}.json"
+    return json.loads(path.read_text())["levers"] if path.exists() else {}
+
+
+def _write(name: str, args: argparse.Namespace, base: hjax.Config, table: dict[str, dict[str, Any]]) -> None:
+    """The table from every lever it holds, base first; figures recomputed for `args.target`."""
     pct = f"{round(100 * args.target)}%"
     headers = ["lever", "changes", "final eval success IQM [95% CI]", f"env steps to {pct} IQM [95% CI]",
                f"seeds reaching {pct}", "wall s (compile incl.)", "against base"]
+    order = sorted(table, key=lambda k: (k != "base", list(LEVERS).index(k) if k in LEVERS else len(LEVERS)))
+    results = {k: {**table[k], **figures(table[k]["steps"], table[k]["success"], args.target)} for k in order}
     rows = []
     for lever, r in results.items():
         changes = ", ".join(f"{k}={v}" for k, v in LEVERS[lever](base).items()) or "-"
@@ -121,9 +164,10 @@ def _write(name: str, args: argparse.Namespace, base: hjax.Config, configs: dict
         s_point, s_low, s_high = r["steps_to_target"]
         to_target = (f"never ({r['seeds_reaching']}/{r['seeds']} seeds)" if r["seeds_reaching"] < r["seeds"]
                      or not math.isfinite(s_point) else f"{s_point:,.0f} [{s_low:,.0f}, {s_high:,.0f}]")
+        against = ("-" if lever == "base" else verdict(r, results["base"]) if "base" in results
+                   else "base not yet in the table")
         rows.append([lever, changes, f"{point:.3f} [{low:.3f}, {high:.3f}]", to_target,
-                     f"{r['seeds_reaching']}/{r['seeds']}", f"{r['wall_s']:,.0f}",
-                     "-" if lever == "base" else verdict(r, results["base"])])
+                     f"{r['seeds_reaching']}/{r['seeds']}", f"{r['wall_s']:,.0f}", against])
     fig = Figure(figsize=(8, 4.2), layout="constrained")
     ax = fig.subplots()
     for lever, r in results.items():
@@ -134,11 +178,11 @@ def _write(name: str, args: argparse.Namespace, base: hjax.Config, configs: dict
     ax.grid(alpha=0.3)
     fig.savefig(RESULTS_DIR / f"{name}_curves.png", dpi=110)
     write_results(name, headers, rows, extra={"base_config": base.to_dict(), "target": args.target,
-                                              "levers": {k: {"config": configs[k].to_dict(), **v}
-                                                         for k, v in results.items()}},
+                                              "levers": results},
                   notes=f"{args.seeds} seeds per lever, HER (`{base.her_strategy}`), {base.total_env_steps:,} env "
                         f"steps per seed for the base. Each lever is its own program, so its wall time includes its "
-                        f"compile. 'against base': better / worse when the final-success CIs are disjoint. Curves: "
+                        f"compile. 'against base': better / worse when the final-success CIs are disjoint. Each lever's "
+                        f"machine, date and command: `levers.<lever>.measured` in {name}.json. Curves: "
                         f"{name}_curves.png.")
 
 

@@ -195,3 +195,39 @@ def test_levers_table_from_a_tiny_run(tmp_path, monkeypatch):
         assert saved["levers"][lever]["final_success"][0] == pytest.approx(want)
         assert saved["levers"][lever]["config"]["replay_k"] == (8.0 if i else 4.0)
     assert (tmp_path / "levers_tiny_curves.png").stat().st_size > 0
+
+
+def test_levers_table_is_built_by_two_processes_without_training_a_lever_twice(tmp_path, monkeypatch):
+    """`--no-base` then `--add`: the second call trains only the base, keeps the first call's
+    lever (same config, seeds and env version), and the merged table holds both, base first,
+    with the verdict the disjoint-CI rule gives; a changed base config trains the lever again."""
+    from benchmarks import common, levers
+
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(levers, "RESULTS_DIR", tmp_path)
+    trained = []
+    real = levers.hjax.train
+
+    def counting(config, **kwargs):
+        trained.append(config.replay_k)
+        return real(config, **kwargs)
+
+    monkeypatch.setattr(levers.hjax, "train", counting)
+    tiny = ["--env", "point_mass", "--seeds", "2", "--num-epochs", "2", "--name", "levers_two", "--config-overrides",
+            "num_envs=4", "grad_steps_per_epoch=2", "hidden_sizes=8,", "batch_size=16", "buffer_episodes=8",
+            "num_eval_envs=4"]
+    assert levers.main([*tiny, "--no-base", "--levers", "replay_k=8"]) == 0
+    first = json.loads((tmp_path / "levers_two.json").read_text())
+    assert trained == [8.0] and [r[0] for r in first["rows"]] == ["replay_k=8"]
+    assert first["rows"][0][-1] == "base not yet in the table"
+    assert levers.main([*tiny, "--add", "--levers", "replay_k=8"]) == 0
+    merged = json.loads((tmp_path / "levers_two.json").read_text())
+    assert trained == [8.0, 4.0]  # only the base was trained the second time
+    assert [r[0] for r in merged["rows"]] == ["base", "replay_k=8"]
+    assert merged["levers"]["replay_k=8"]["success"] == first["levers"]["replay_k=8"]["success"]
+    want = levers.verdict(merged["levers"]["replay_k=8"], merged["levers"]["base"])
+    assert merged["rows"][1][-1] == want
+    assert levers.main([*tiny[:-1], "num_eval_envs=2", "--add", "--levers", "replay_k=8"]) == 0
+    assert trained == [8.0, 4.0, 4.0, 8.0]  # another base config: nothing kept
+    assert levers.main([*tiny, "--levers", "replay_k=8"]) == 0  # without --add the table starts again
+    assert trained[-2:] == [4.0, 8.0]
