@@ -1,6 +1,7 @@
 """The installed package: `pip install hjax` puts everything under `hjax` (envs/ installs as
 `hjax.envs`), never a top-level `envs` module that would clash with another project's."""
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -22,10 +23,13 @@ def test_wheel_installs_envs_under_hjax_only(tmp_path):
 
 
 def test_no_top_level_envs_module_outside_the_checkout(tmp_path):
-    """From any other folder, `hjax.envs` imports and `envs` does not."""
+    """From any other folder, `hjax.envs` imports and `envs` does not (with the caller's
+    PYTHONPATH removed: one naming the checkout makes its `envs/` folder importable by design)."""
     code = ("import importlib.util, hjax.envs\n"
             "assert importlib.util.find_spec('envs') is None, importlib.util.find_spec('envs')\n"
             "print(hjax.envs.make('point_mass').action_size)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "2"
