@@ -71,8 +71,13 @@ def test_gripper_rows_come_from_the_learning_file_of_the_current_env_version(tmp
     assert "| never (2/3 seeds) | never |" in docs_results.gripper_row("gripper_push")
 
 
-def test_the_readme_own_task_snippet_runs():
-    """The README's "Your own task" code, as printed, trains (one epoch here)."""
+def test_the_readme_own_task_snippet_runs(monkeypatch):
+    """The README's "Your own task" code, as printed, trains (one epoch here). The registry is
+    restored afterwards, so later tests in this process see only the built-in tasks."""
+    from hjax import envs
+
+    monkeypatch.setattr(envs, "_REGISTRY", dict(envs._REGISTRY))
+    monkeypatch.setattr(envs, "NAMES", envs.NAMES)
     text = (ROOT / "README.md").read_text()
     section = text[text.index("## Your own task"):]
     code = section[section.index("```python") + len("```python"):section.index("```\n", section.index("```python") + 9)]
