@@ -47,6 +47,7 @@ LEVERS: Mapping[str, Any] = {
     "critic_layer_norm": lambda c: {"critic_layer_norm": True},
     "replay_k=2": lambda c: {"replay_k": 2.0},
     "replay_k=8": lambda c: {"replay_k": 8.0},
+    "n_step=3": lambda c: {"n_step": 3},
     "updates_x2": lambda c: {"grad_steps_per_epoch": 2 * c.grad_steps_per_epoch},
     "batch_x2": lambda c: {"batch_size": 2 * c.batch_size},
     "envs_x4": lambda c: {"num_envs": 4 * c.num_envs, "buffer_episodes": 4 * c.buffer_episodes},

@@ -118,6 +118,12 @@ class Config:
     """Relabeling strategy: future, final, episode, random, or none (no HER, same code path)."""
     replay_k: float = 4.0
     """Relabel ratio k: a sampled goal is replaced with probability 1 - 1/(1+k) (HER: k=4, 80%)."""
+    n_step: int = 1
+    """Rewards summed into each critic target: 1, the one-step target of the HER paper; n > 1,
+    `sum_{i<m} gamma^i r(ag_{t+i+1}, g) + gamma^m Q'(o_{t+m}, g)` with m = min(n, T - t), the
+    rewards recomputed for the row's (relabeled) goal g. Uncorrected for the behaviour policy (the
+    bias n-step HER accepts, as in Yang et al. 2021's MHER); sac adds its entropy term at the
+    bootstrap only. Not sweepable (it changes the program); at most episode_length."""
 
     # ---- devices ----------------------------------------------------------------------------
     num_devices: int | None = None
@@ -264,6 +270,8 @@ class Config:
         _check("her_strategy", self.her_strategy, self.her_strategy in HER_STRATEGIES,
                "one of " + ", ".join(HER_STRATEGIES))
         _check_real("replay_k", self.replay_k, _num(self.replay_k) >= 0, "a number >= 0")
+        _check("n_step", self.n_step, isinstance(self.n_step, int) and not isinstance(self.n_step, bool)
+               and 1 <= self.n_step <= env.episode_length, f"an integer in [1, episode_length={env.episode_length}]")
         if self.target_entropy is not None:
             _check_real("target_entropy", self.target_entropy, True, "None (-action_dim) or a finite number")
         for name, algorithms in LEARNER_ONLY_FIELDS:

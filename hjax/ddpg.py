@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from hjax.learner import (ActorCriticState, Batch, Learner, clipped_target, critic_metrics, deterministic_learner,
-                          gradient_step)
+from hjax.learner import (ActorCriticState, Batch, Learner, bootstrap_discount, clipped_target, critic_metrics,
+                          deterministic_learner, gradient_step)
 from hjax.networks import Actor, Critic
 
 DDPGState = ActorCriticState
@@ -43,7 +43,7 @@ def make_ddpg(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor
     def critic_loss(critic_params, target_actor_params, target_critic_params, batch: Batch):
         q_next = critic.apply(target_critic_params, batch.next_inputs,
                               actor.apply(target_actor_params, batch.next_inputs))
-        target = jax.lax.stop_gradient(ddpg_target(batch.reward, q_next, gamma, low, high))
+        target = jax.lax.stop_gradient(ddpg_target(batch.reward, q_next, bootstrap_discount(batch, gamma), low, high))
         q = critic.apply(critic_params, batch.inputs, batch.action)
         return jnp.mean(jnp.square(q - target)), q
 

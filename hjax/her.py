@@ -17,6 +17,12 @@ Sampling is split in two pure steps so each can be checked on its own:
    the env's own `compute_reward(ag_{t+1}, goal)`, returning the batch and its composition:
    relabeled and success-reward fractions, and the informative positives (relabeled successes
    whose goal ag_t had not met yet: the achieved goal moved onto it during step t).
+
+   With `n_step` n > 1 (`Config.n_step`) each row is an n-step transition under its (relabeled)
+   goal g: m = min(n, T - t) steps, since an episode's last stored observation is o_T; reward
+   `sum_{i<m} gamma^i compute_reward(ag_{t+i+1}, g)`, next observation o_{t+m}, and the bootstrap's
+   discount gamma^m in `Transition.discount`. The composition metrics stay those of the first
+   step's reward.
 """
 
 from __future__ import annotations
@@ -51,7 +57,8 @@ class Transition:
     next_observation: jax.Array  # (B, obs_dim)
     goal: jax.Array  # (B, goal_dim), after relabeling
     action: jax.Array  # (B, action_dim)
-    reward: jax.Array  # (B,) compute_reward(ag_{t+1}, goal)
+    reward: jax.Array  # (B,) compute_reward(ag_{t+1}, goal); n-step: the discounted sum of m rewards
+    discount: jax.Array | None = None  # (B,) n-step only: gamma^m, the bootstrap's discount
 
 
 @struct.dataclass
@@ -124,8 +131,11 @@ def sample_indices(key: jax.Array, num_stored: jax.Array, episode_length: int, b
 
 def relabel(buffer: BufferState, idx: HerIndices,
             compute_reward: Callable[[jax.Array, jax.Array], jax.Array],
-            is_success: Callable[[jax.Array, jax.Array], jax.Array]) -> tuple[Transition, Composition]:
-    """Gather the batch for `idx`, swap in HER goals and recompute rewards (a pure gather)."""
+            is_success: Callable[[jax.Array, jax.Array], jax.Array],
+            n_step: int = 1, discount: float | jax.Array | None = None) -> tuple[Transition, Composition]:
+    """Gather the batch for `idx`, swap in HER goals and recompute rewards (a pure gather).
+
+    `n_step` > 1 needs `discount` (gamma; a traced scalar in a sweep): see the module docstring."""
     d = buffer.data
     ep, t = idx.episode, idx.t
     achieved_now = d.achieved_goal[ep, t]  # ag_t: before action t
@@ -133,8 +143,11 @@ def relabel(buffer: BufferState, idx: HerIndices,
     original_goal = d.desired_goal[ep, t]
     her_goal = d.achieved_goal[idx.goal_episode, idx.goal_t]
     goal = jnp.where(idx.relabel[:, None], her_goal, original_goal)
-    batch = Transition(observation=d.observation[ep, t], next_observation=d.observation[ep, t + 1],
-                       goal=goal, action=d.action[ep, t], reward=compute_reward(achieved_next, goal))
+    if n_step == 1:
+        batch = Transition(observation=d.observation[ep, t], next_observation=d.observation[ep, t + 1],
+                           goal=goal, action=d.action[ep, t], reward=compute_reward(achieved_next, goal))
+    else:
+        batch = _n_step_transition(d, ep, t, goal, compute_reward, n_step, discount)
     positive = is_success(achieved_next, goal)
     composition = Composition(
         relabeled_fraction=idx.relabel.mean(dtype=jnp.float32),
@@ -146,8 +159,27 @@ def relabel(buffer: BufferState, idx: HerIndices,
     return batch, composition
 
 
+def _n_step_transition(d, ep: jax.Array, t: jax.Array, goal: jax.Array, compute_reward, n_step: int,
+                       discount) -> Transition:
+    """The n-step rows for episodes `ep`, steps `t` and goals `goal` (module docstring)."""
+    if discount is None:
+        raise ValueError(f"n_step={n_step} needs the discount (gamma) of its rewards")
+    B, T = t.shape[0], d.episode_length
+    i = jnp.arange(n_step, dtype=jnp.int32)  # (n,)
+    m = jnp.minimum(n_step, T - t)  # (B,) steps before the episode's last observation o_T
+    times = jnp.minimum(t[:, None] + 1 + i, T)  # (B, n): ag_{t+i+1}, clipped (weight 0 past m)
+    achieved = d.achieved_goal[ep[:, None], times]  # (B, n, goal_dim)
+    rewards = compute_reward(achieved.reshape(B * n_step, -1), jnp.repeat(goal, n_step, axis=0)).reshape(B, n_step)
+    powers = jnp.asarray(discount, jnp.float32) ** i.astype(jnp.float32)  # (n,) gamma^i
+    weights = jnp.where(i < m[:, None], powers, 0.0)
+    return Transition(observation=d.observation[ep, t], next_observation=d.observation[ep, t + m], goal=goal,
+                      action=d.action[ep, t], reward=jnp.sum(weights * rewards, axis=1),
+                      discount=jnp.asarray(discount, jnp.float32) ** m.astype(jnp.float32))
+
+
 def sample(key: jax.Array, buffer: BufferState, batch_size: int, strategy: str | jax.Array, replay_k: float | None,
-           compute_reward, is_success, relabel_p: jax.Array | None = None) -> tuple[Transition, Composition]:
+           compute_reward, is_success, relabel_p: jax.Array | None = None, n_step: int = 1,
+           discount: float | jax.Array | None = None) -> tuple[Transition, Composition]:
     """`sample_indices` then `relabel`: one HER batch from the buffer's stored episodes."""
     idx = sample_indices(key, buffer.size, buffer.data.episode_length, batch_size, strategy, replay_k, relabel_p)
-    return relabel(buffer, idx, compute_reward, is_success)
+    return relabel(buffer, idx, compute_reward, is_success, n_step, discount)

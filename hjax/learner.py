@@ -24,6 +24,13 @@ class Batch:
     next_inputs: jax.Array  # (B, obs_dim + goal_dim)
     action: jax.Array  # (B, action_dim)
     reward: jax.Array  # (B,)
+    discount: jax.Array | None = None  # (B,) n-step targets only (`Config.n_step`): gamma^m per row
+
+
+def bootstrap_discount(batch: Batch, gamma):
+    """What multiplies the next state's value in `batch`'s targets: gamma, or each row's gamma^m
+    for n-step rows (`hjax.her`)."""
+    return gamma if batch.discount is None else batch.discount
 
 
 @struct.dataclass

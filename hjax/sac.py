@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from hjax.learner import (Batch, Learner, actor_metrics, clipped_target, critic_metrics,
+from hjax.learner import (Batch, Learner, actor_metrics, bootstrap_discount, clipped_target, critic_metrics,
                           gradient_step, polyak)
 from hjax.networks import GaussianActor, TwinCritic
 
@@ -105,7 +105,7 @@ def make_sac(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_
         next_action, log_prob_next = sample(actor_params, batch.next_inputs, noise)
         q1_next, q2_next = critic.apply(target_critic_params, batch.next_inputs, next_action)
         target = jax.lax.stop_gradient(sac_target(batch.reward, q1_next, q2_next, log_prob_next,
-                                                  jnp.exp(log_alpha), gamma, low, high))
+                                                  jnp.exp(log_alpha), bootstrap_discount(batch, gamma), low, high))
         q1, q2 = critic.apply(critic_params, batch.inputs, batch.action)
         return jnp.mean(jnp.square(q1 - target)) + jnp.mean(jnp.square(q2 - target)), q1
 

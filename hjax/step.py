@@ -207,14 +207,14 @@ def make_trainer(config: Config, mesh=None, traced: Mapping[str, jax.Array] | No
         def sample_shard(key_shard, shard_buffer):
             return her.sample(key_shard, shard_buffer, config.batch_size // shards, s["her_strategy"],
                               config.replay_k, env.compute_reward, env.is_success,
-                              relabel_p=s["relabel_probability"])
+                              relabel_p=s["relabel_probability"], n_step=config.n_step, discount=s["discount"])
 
         tr, composition = per_shard(sample_shard)(jax.random.split(key, shards), state.buffer)
         tr = jax.tree.map(lambda x: x.reshape(config.batch_size, *x.shape[2:]), constrain_batch(tr, mesh))
         composition = jax.tree.map(jnp.mean, composition)
         batch = Batch(inputs=inputs(state.obs_norm, state.goal_norm, tr.observation, tr.goal),
                       next_inputs=inputs(state.obs_norm, state.goal_norm, tr.next_observation, tr.goal),
-                      action=tr.action, reward=tr.reward)
+                      action=tr.action, reward=tr.reward, discount=tr.discount)
         return batch, composition
 
     def update(state: TrainerState, key: jax.Array) -> tuple[ActorCriticState | SACState, dict]:

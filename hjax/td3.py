@@ -11,8 +11,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from hjax.learner import (ActorCriticState, Batch, Learner, clipped_target, critic_metrics, deterministic_learner,
-                          gradient_step, polyak)
+from hjax.learner import (ActorCriticState, Batch, Learner, bootstrap_discount, clipped_target, critic_metrics,
+                          deterministic_learner, gradient_step, polyak)
 from hjax.networks import Actor, TwinCritic
 
 TD3State = ActorCriticState
@@ -51,7 +51,7 @@ def make_td3(*, hidden_sizes, action_size: int, gamma: float, tau: float, actor_
         next_action = smoothed_target_action(actor.apply(target_actor_params, batch.next_inputs),
                                              noise, target_noise, target_noise_clip)
         q1_next, q2_next = critic.apply(target_critic_params, batch.next_inputs, next_action)
-        target = jax.lax.stop_gradient(td3_target(batch.reward, q1_next, q2_next, gamma, low, high))
+        target = jax.lax.stop_gradient(td3_target(batch.reward, q1_next, q2_next, bootstrap_discount(batch, gamma), low, high))
         q1, q2 = critic.apply(critic_params, batch.inputs, batch.action)
         loss = jnp.mean(jnp.square(q1 - target)) + jnp.mean(jnp.square(q2 - target))
         return loss, q1

@@ -200,3 +200,52 @@ def test_an_unmoved_achieved_goal_gives_positives_but_no_informative_ones():
     _, comp = her.relabel(buf, idx, ENV.compute_reward, ENV.is_success)
     assert float(comp.positive_reward_fraction) > 0.75  # the relabeled rows: all successes
     assert float(comp.informative_positive_fraction) == 0.0
+
+
+# ---- n-step rows (Config.n_step), against a loop ----------------------------------------------
+
+def _reference_n_step(data, idx, n, gamma):
+    """Per row: the goal as `_reference_relabel` picks it, then m = min(n, T - t) rewards summed
+    with gamma^i, the observation m steps on, and gamma^m; one row at a time, in float64."""
+    obs, ag, dg = (np.asarray(x, np.float64) for x in (data.observation, data.achieved_goal, data.desired_goal))
+    rewards, nexts, discounts = [], [], []
+    for i in range(len(idx.episode)):
+        e, t = int(idx.episode[i]), int(idx.t[i])
+        goal = ag[int(idx.goal_episode[i]), int(idx.goal_t[i])] if bool(idx.relabel[i]) else dg[e, t]
+        total, k = 0.0, 0
+        while k < n and t + k + 1 <= T:
+            total += gamma ** k * (0.0 if np.linalg.norm(ag[e, t + k + 1] - goal) < ENV.distance_threshold else -1.0)
+            k += 1
+        rewards.append(total)
+        nexts.append(obs[e, t + k])
+        discounts.append(gamma ** k)
+    return np.array(rewards), np.array(nexts), np.array(discounts)
+
+
+@pytest.mark.parametrize("n", [2, 3, T])
+@pytest.mark.parametrize("strategy", ["future", "none"])
+def test_n_step_rows_match_loop_reference(n, strategy):
+    buf = _filled_buffer()
+    idx = her.sample_indices(jax.random.PRNGKey(5), buf.size, T, 512, strategy, 4.0)
+    gamma = 0.9
+    one, one_comp = her.relabel(buf, idx, ENV.compute_reward, ENV.is_success)
+    batch, comp = jax.jit(her.relabel, static_argnums=(2, 3, 4))(buf, idx, ENV.compute_reward, ENV.is_success, n,
+                                                                  gamma)
+    r, o2, disc = _reference_n_step(buf.data, idx, n, gamma)
+    np.testing.assert_allclose(batch.reward, r, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(batch.next_observation, o2.astype(np.float32))
+    np.testing.assert_allclose(batch.discount, disc, rtol=1e-6)
+    for field in ("observation", "goal", "action"):  # the row itself is the one-step row's
+        np.testing.assert_array_equal(getattr(batch, field), getattr(one, field))
+    jax.tree.map(np.testing.assert_array_equal, comp, one_comp)  # composition: the first step's reward
+    assert one.discount is None
+    t = np.asarray(idx.t)
+    assert np.any(t + n > T) and np.any(t + n <= T)  # rows cut at the episode's end and whole rows both
+    assert len(np.unique(np.round(r, 5))) > 2  # sums of several rewards, not one step's {0, -1}
+
+
+def test_n_step_without_a_discount_is_refused():
+    buf = _filled_buffer()
+    idx = her.sample_indices(jax.random.PRNGKey(5), buf.size, T, 8, "future", 4.0)
+    with pytest.raises(ValueError, match="n_step=3 needs the discount"):
+        her.relabel(buf, idx, ENV.compute_reward, ENV.is_success, 3)

@@ -388,3 +388,71 @@ def test_critic_layer_norm_trains_and_is_validated(tmp_path, capsys):
 
     args = cli.build_parser().parse_args(["train", "--critic-layer-norm"])
     assert cli.config_from_args(args).critic_layer_norm is True
+
+
+# ---- n-step rows (Config.n_step): each row's own bootstrap discount ---------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["td3", "ddpg", "sac"])
+def test_each_learner_bootstraps_n_step_rows_with_their_own_discount(algorithm):
+    """A batch carrying per-row discounts gamma^m: every learner's critic target is
+    clip(r + gamma^m * next value, low, high) row by row (NumPy), not r + gamma * next value."""
+    from hjax.td3 import make_td3
+
+    rng = np.random.default_rng(4)
+    batch = random_batch(jax.random.PRNGKey(2), B, IN, ACT)
+    m = rng.integers(1, 4, B)
+    batch = batch.replace(reward=jnp.asarray(-rng.integers(0, 4, B) * 0.9, jnp.float32),  # n-step sums
+                          discount=jnp.asarray(GAMMA ** m, jnp.float32))
+    x, x2, a, r, d = (np.asarray(v, np.float64) for v in (batch.inputs, batch.next_inputs, batch.action,
+                                                          batch.reward, batch.discount))
+    noise = jax.random.normal(jax.random.PRNGKey(3), (B, ACT))
+    if algorithm == "ddpg":
+        ddpg = _ddpg(gamma=0.5)  # the config's gamma must not be used for these rows
+        s, o = ddpg.init(jax.random.PRNGKey(0), IN, ACT), ddpg.init(jax.random.PRNGKey(1), IN, ACT)
+        loss, _ = ddpg.critic_loss(s.critic_params, o.actor_params, o.critic_params, batch)
+        y = np.clip(r + d * np_critic(o.critic_params, x2, np_actor(o.actor_params, x2)), LOW, HIGH)
+        want = np.mean((np_critic(s.critic_params, x, a) - y) ** 2)
+    elif algorithm == "td3":
+        td3 = make_td3(hidden_sizes=(16, 16), action_size=ACT, gamma=0.5, tau=0.05, actor_lr=1e-3, critic_lr=1e-3,
+                       policy_delay=2, target_noise=0.2, target_noise_clip=0.5, action_l2=1.0,
+                       exploration_noise=0.2, target_bounds=(LOW, HIGH))
+        s, o = td3.init(jax.random.PRNGKey(0), IN, ACT), td3.init(jax.random.PRNGKey(1), IN, ACT)
+        loss, _ = td3.critic_loss(s.critic_params, o.actor_params, o.critic_params, batch, noise)
+        a2 = np.clip(np_actor(o.actor_params, x2) + np.clip(0.2 * np.asarray(noise), -0.5, 0.5), -1, 1)
+        y = np.clip(r + d * np.minimum(*np_twin_critic(o.critic_params, x2, a2)), LOW, HIGH)
+        c1, c2 = np_twin_critic(s.critic_params, x, a)
+        want = np.mean((c1 - y) ** 2) + np.mean((c2 - y) ** 2)
+    else:
+        sac = _sac(gamma=0.5)
+        s, o = sac.init(jax.random.PRNGKey(0), IN, ACT), sac.init(jax.random.PRNGKey(1), IN, ACT)
+        loss, _ = sac.critic_loss(s.critic_params, o.actor_params, o.critic_params, jnp.log(0.3), batch, noise)
+        a2, logp2 = _np_sample(o.actor_params, x2, np.asarray(noise, np.float64))
+        y = np.clip(r + d * (np.minimum(*np_twin_critic(o.critic_params, x2, a2)) - 0.3 * logp2), LOW, HIGH)
+        c1, c2 = np_twin_critic(s.critic_params, x, a)
+        want = np.mean((c1 - y) ** 2) + np.mean((c2 - y) ** 2)
+    _close(loss, want)
+
+
+def test_n_step_trains_is_validated_and_not_sweepable():
+    """n_step reaches the fused step: from the same key, the first epoch plays the same episodes
+    and samples the same rows (composition) as n_step=1, but the critic fits other targets."""
+    config = hjax.Config(n_step=3, **{**TINY, "grad_steps_per_epoch": 4})
+    metrics = {}
+    for n in (1, 3):
+        trainer = hjax.make_trainer(config.replace(n_step=n))
+        _, metrics[n] = jax.jit(trainer.epoch)(trainer.init(jax.random.PRNGKey(0)))
+    assert all(np.isfinite(np.asarray(metrics[3][k])).all() for k in ("loss/critic", "loss/actor", "q/mean"))
+    for k in ("train/success_rate", "train/final_distance", "replay/relabeled_fraction",
+              "replay/positive_reward_fraction"):
+        np.testing.assert_array_equal(metrics[3][k], metrics[1][k], err_msg=k)
+    assert float(metrics[3]["loss/critic"]) != float(metrics[1]["loss/critic"])
+    T = config.make_env().episode_length
+    for bad in (0, T + 1, 2.0, True, "3"):
+        with pytest.raises(ValueError, match=rf"invalid n_step={bad!r}; allowed: an integer in \[1, episode_length={T}\]"):
+            hjax.Config(n_step=bad)
+    with pytest.raises(ValueError, match="invalid grid field n_step=.*cannot be swept"):
+        hjax.sweep(config, {"n_step": [1, 3]})
+    from hjax import cli
+
+    assert cli.config_from_args(cli.build_parser().parse_args(["train", "--n-step", "3"])).n_step == 3

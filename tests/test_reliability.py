@@ -70,6 +70,7 @@ INVALID = {
                               st.text(), st.integers(), st.none(), st.lists(st.floats(), min_size=1, max_size=2)),
     "clip_target": st.one_of(st.integers(), st.text(), st.none()),
     "critic_layer_norm": st.one_of(st.integers(), st.text(), st.none()),
+    "n_step": st.one_of(st.integers(max_value=0), st.integers(min_value=10**4), st.floats(), st.text(), st.booleans()),
     "num_devices": st.one_of(st.integers(max_value=0), st.floats(), st.text(), st.booleans()),
     "seed_devices": non_positive_int,
     "data_shards": st.one_of(st.integers(max_value=0), st.integers(min_value=3, max_value=10**6).filter(lambda d: 4 % d),
