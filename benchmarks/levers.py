@@ -26,6 +26,7 @@ another process (rows wait for it: "base not yet in the table"). Host script; no
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import time
@@ -141,8 +142,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _same(entry: dict[str, Any] | None, identity: dict[str, Any]) -> bool:
-    """Whether a lever already in the table was trained as `identity` says (config, seeds, env version)."""
-    return entry is not None and all(entry.get(k) == v for k, v in identity.items())
+    """Whether a lever already in the table was trained as `identity` says (config, seeds, env
+    version). A Config field the entry's config lacks was added to hjax since, and counts as its
+    default: a new field's default keeps the program it had before the field existed."""
+    if entry is None:
+        return False
+    defaults = {f.name: f.default for f in dataclasses.fields(hjax.Config)
+                if f.default is not dataclasses.MISSING}
+    saved = {**entry, "config": {**defaults, **entry.get("config", {})}}
+    return all(saved.get(k) == v for k, v in identity.items())
 
 
 def _load(name: str) -> dict[str, dict[str, Any]]:

@@ -231,3 +231,14 @@ def test_levers_table_is_built_by_two_processes_without_training_a_lever_twice(t
     assert trained == [8.0, 4.0, 4.0, 8.0]  # another base config: nothing kept
     assert levers.main([*tiny, "--levers", "replay_k=8"]) == 0  # without --add the table starts again
     assert trained[-2:] == [4.0, 8.0]
+
+
+def test_a_kept_lever_missing_a_newer_config_field_counts_it_at_its_default():
+    from benchmarks import levers
+
+    config = hjax.Config(env="point_mass", num_envs=8, batch_size=64, grad_steps_per_epoch=10, buffer_episodes=100)
+    identity = {"config": config.to_dict(), "seeds": 3, "env_version": 1}
+    older = {**identity, "config": {k: v for k, v in config.to_dict().items() if k != "n_step"}}
+    assert levers._same(older, identity)
+    assert not levers._same(older, {**identity, "config": config.replace(n_step=3).to_dict()})
+    assert not levers._same({**identity, "seeds": 2}, identity) and not levers._same(None, identity)
