@@ -79,10 +79,12 @@ def figures(steps: np.ndarray, success: np.ndarray, target: float, reps: int = 2
     """Final success and env steps to `target` (IQM, 95% CI) from per-seed eval curves (seeds, epochs)."""
     steps, success = np.asarray(steps, np.float64), np.asarray(success, np.float64)
     final = stats.interval_estimates(success[:, -1], "iqm", reps=reps, seed=0)
+    area = stats.interval_estimates(success.mean(axis=1), "iqm", reps=reps, seed=0)
     to_target = stats.first_reaching_each(steps, success, target)
     with np.errstate(invalid="ignore"):
         reach = stats.interval_estimates(to_target, "iqm", reps=reps, seed=0)
     return {"final_success": [float(final.point), float(final.low), float(final.high)],
+            "mean_success": [float(area.point), float(area.low), float(area.high)],
             "steps_to_target": [float(v) for v in reach], "seeds_reaching": int(np.isfinite(to_target).sum()),
             "seeds": int(success.shape[0]), "steps": steps.tolist(), "iqm_curve": stats.iqm(success, axis=0).tolist()}
 
@@ -162,7 +164,8 @@ def _load(name: str) -> dict[str, dict[str, Any]]:
 def _write(name: str, args: argparse.Namespace, base: hjax.Config, table: dict[str, dict[str, Any]]) -> None:
     """The table from every lever it holds, base first; figures recomputed for `args.target`."""
     pct = f"{round(100 * args.target)}%"
-    headers = ["lever", "changes", "final eval success IQM [95% CI]", f"env steps to {pct} IQM [95% CI]",
+    headers = ["lever", "changes", "final eval success IQM [95% CI]", "eval success averaged over the run IQM [95% CI]",
+               f"env steps to {pct} IQM [95% CI]",
                f"seeds reaching {pct}", "wall s (compile incl.)", "against base"]
     order = sorted(table, key=lambda k: (k != "base", list(LEVERS).index(k) if k in LEVERS else len(LEVERS)))
     results = {k: {**table[k], **figures(table[k]["steps"], table[k]["success"], args.target)} for k in order}
@@ -175,7 +178,8 @@ def _write(name: str, args: argparse.Namespace, base: hjax.Config, table: dict[s
                      or not math.isfinite(s_point) else f"{s_point:,.0f} [{s_low:,.0f}, {s_high:,.0f}]")
         against = ("-" if lever == "base" else verdict(r, results["base"]) if "base" in results
                    else "base not yet in the table")
-        rows.append([lever, changes, f"{point:.3f} [{low:.3f}, {high:.3f}]", to_target,
+        area = "{:.3f} [{:.3f}, {:.3f}]".format(*r["mean_success"])
+        rows.append([lever, changes, f"{point:.3f} [{low:.3f}, {high:.3f}]", area, to_target,
                      f"{r['seeds_reaching']}/{r['seeds']}", f"{r['wall_s']:,.0f}", against])
     fig = Figure(figsize=(8, 4.2), layout="constrained")
     ax = fig.subplots()
@@ -190,7 +194,9 @@ def _write(name: str, args: argparse.Namespace, base: hjax.Config, table: dict[s
                                               "levers": results},
                   notes=f"{args.seeds} seeds per lever, HER (`{base.her_strategy}`), {base.total_env_steps:,} env "
                         f"steps per seed for the base. Each lever is its own program, so its wall time includes its "
-                        f"compile. 'against base': better / worse when the final-success CIs are disjoint. Each lever's "
+                        f"compile. The run's average eval success is the area under its curve over the epochs (early "
+                        f"learning counts). 'against base': better / worse when the final-success CIs are disjoint. "
+                        f"Each lever's "
                         f"machine, date and command: `levers.<lever>.measured` in {name}.json. Curves: "
                         f"{name}_curves.png.")
 

@@ -181,7 +181,7 @@ def test_levers_table_from_a_tiny_run(tmp_path, monkeypatch):
     real = levers.record
 
     def keep(result, target, wall, reps=2000):
-        captured[len(captured)] = np.asarray(result.metrics["eval/success_rate"])[:, -1]
+        captured[len(captured)] = np.asarray(result.metrics["eval/success_rate"])  # (seeds, epochs)
         return real(result, target, wall, reps)
 
     monkeypatch.setattr(levers, "record", keep)
@@ -191,8 +191,11 @@ def test_levers_table_from_a_tiny_run(tmp_path, monkeypatch):
     saved = json.loads((tmp_path / "levers_tiny.json").read_text())
     assert [r[0] for r in saved["rows"]] == ["base", "replay_k=8"] and saved["rows"][1][1] == "replay_k=8.0"
     for i, lever in enumerate(("base", "replay_k=8")):
-        want = scipy.stats.trim_mean(captured[i], 0.25)
+        want = scipy.stats.trim_mean(captured[i][:, -1], 0.25)
         assert saved["levers"][lever]["final_success"][0] == pytest.approx(want)
+        area = scipy.stats.trim_mean(captured[i].mean(axis=1), 0.25)  # each seed's curve averaged, then the IQM
+        assert saved["levers"][lever]["mean_success"][0] == pytest.approx(area)
+        assert saved["rows"][i][3].startswith(f"{area:.3f} [")
         assert saved["levers"][lever]["config"]["replay_k"] == (8.0 if i else 4.0)
     assert (tmp_path / "levers_tiny_curves.png").stat().st_size > 0
 
