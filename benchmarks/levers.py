@@ -50,6 +50,7 @@ LEVERS: Mapping[str, Any] = {
     "replay_k=8": lambda c: {"replay_k": 8.0},
     "n_step=3": lambda c: {"n_step": 3},
     "updates_x2": lambda c: {"grad_steps_per_epoch": 2 * c.grad_steps_per_epoch},
+    "updates_x4": lambda c: {"grad_steps_per_epoch": 4 * c.grad_steps_per_epoch},
     "batch_x2": lambda c: {"batch_size": 2 * c.batch_size},
     "envs_x4": lambda c: {"num_envs": 4 * c.num_envs, "buffer_episodes": 4 * c.buffer_episodes},
     "wider_512": lambda c: {"hidden_sizes": tuple(512 for _ in c.hidden_sizes)},

@@ -152,7 +152,8 @@ def test_each_lever_changes_only_its_own_fields():
     base = hjax.Config(env="point_mass", num_envs=8, batch_size=64, grad_steps_per_epoch=10, buffer_episodes=100,
                        hidden_sizes=(32, 32))
     expected = {"critic_layer_norm": {"critic_layer_norm": True}, "replay_k=8": {"replay_k": 8.0}, "n_step=3": {"n_step": 3},
-                "updates_x2": {"grad_steps_per_epoch": 20}, "batch_x2": {"batch_size": 128},
+                "updates_x2": {"grad_steps_per_epoch": 20}, "updates_x4": {"grad_steps_per_epoch": 40},
+                "batch_x2": {"batch_size": 128},
                 "envs_x4": {"num_envs": 32, "buffer_episodes": 400}, "wider_512": {"hidden_sizes": [512, 512]},
                 "sac": {"algorithm": "sac"}, "base": {}}
     for lever, changes in expected.items():
