@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levers", nargs="+", default=[k for k in LEVERS if k != "base"], metavar="LEVER",
                         help=f"any of: {', '.join(k for k in LEVERS if k != 'base')}")
     parser.add_argument("--config-overrides", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="the base configuration (as benchmarks.her_ablation's)")
+                        help="the base configuration (as benchmarks.her_ablation's; algorithm and her_strategy too, "
+                             "e.g. algorithm=sac for a table of levers on SAC)")
     parser.add_argument("--name", default=None)
     parser.add_argument("--add", action="store_true",
                         help="add to the table NAME already holds: levers it has from the same configuration, "
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"invalid --target={args.target}; allowed: a success rate in (0, 1]")
     if args.seeds < 1:
         parser.error(f"invalid --seeds={args.seeds}; allowed: an integer >= 1")
-    base = hjax.Config(env=args.env, num_epochs=args.num_epochs, **parse_overrides(args.config_overrides))
+    base = hjax.Config(env=args.env, num_epochs=args.num_epochs,
+                       **parse_overrides(args.config_overrides, fixed=("env", "num_epochs")))
     order = ([] if args.no_base else ["base"]) + [lever for lever in args.levers if lever != "base"]
     configs = {lever: lever_config(base, lever) for lever in order}  # all checked before anything trains
     name = args.name or f"levers_{args.env}"

@@ -246,3 +246,19 @@ def test_a_kept_lever_missing_a_newer_config_field_counts_it_at_its_default():
     assert levers._same(older, identity)
     assert not levers._same(older, {**identity, "config": config.replace(n_step=3).to_dict()})
     assert not levers._same({**identity, "seeds": 2}, identity) and not levers._same(None, identity)
+
+
+def test_levers_on_another_learner_take_the_algorithm_from_the_overrides(tmp_path, monkeypatch):
+    from benchmarks import common, levers
+
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(levers, "RESULTS_DIR", tmp_path)
+    assert levers.main(["--env", "point_mass", "--seeds", "2", "--num-epochs", "1", "--levers", "updates_x2",
+                        "--name", "levers_sac", "--config-overrides", "algorithm=sac", "num_envs=4",
+                        "grad_steps_per_epoch=2", "hidden_sizes=8,", "batch_size=16", "buffer_episodes=8",
+                        "num_eval_envs=4"]) == 0
+    saved = json.loads((tmp_path / "levers_sac.json").read_text())["levers"]
+    assert saved["base"]["config"]["algorithm"] == saved["updates_x2"]["config"]["algorithm"] == "sac"
+    assert saved["updates_x2"]["config"]["grad_steps_per_epoch"] == 4
+    with pytest.raises(ValueError, match="num_epochs is set by this script's arguments"):
+        levers.main(["--env", "point_mass", "--num-epochs", "1", "--config-overrides", "num_epochs=3"])
