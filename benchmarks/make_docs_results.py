@@ -43,6 +43,8 @@ PAGE_TABLES = (
     *((f"{task} with and without HER (Fetch-faithful task)", f"gripper_learning_{task}") for task in GRIPPER_TASKS),
     ("Learners on point_mass", "her_ablation_point_mass_learners"),
     ("Learners on push", "her_ablation_push_learners"),
+    ("Learner levers on gripper_push, one at a time from TD3 (issue 25)", "levers_gripper_push"),
+    ("Levers on SAC, gripper_push (issue 25)", "levers_gripper_push_sac"),
     ("Fused training throughput", "throughput"),
     ("Env throughput", "env_throughput"),
     ("Against Stable-Baselines3's HER", "vs_sb3"),

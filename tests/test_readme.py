@@ -118,3 +118,17 @@ def test_the_readme_sweep_figures_are_those_of_the_results_file():
     assert trains["compiles"] == 5 and sweep["compiles"] == 1
     assert f"took {sweep['process wall s']:.0f} s as one sweep against {trains['process wall s']:.0f} s" in section
     assert f"{sweep['wall vs train x 5'].split('x')[0]}x less wall time" in section
+
+
+def test_the_readme_levers_sentence_quotes_the_levers_file():
+    """"from 0.44 to 0.93-0.98": the base's final IQM and the range of the three winning levers'."""
+    import json
+    import re
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    low, high, top = map(float, re.search(r"from (\d\.\d+) to (\d\.\d+)-(\d\.\d+)", text).groups())
+    levers = json.loads((ROOT / "benchmarks" / "results" / "levers_gripper_push.json").read_text())["levers"]
+    finals = {k: v["final_success"][0] for k, v in levers.items()}
+    assert round(finals["base"], 2) == low
+    winners = [finals[k] for k in ("sac", "n_step=3", "updates_x2")]
+    assert (round(min(winners), 2), round(max(winners), 2)) == (high, top)
