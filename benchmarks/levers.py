@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.add:
         with FileLock(str(RESULTS_DIR / f"{name}.json") + ".lock"):
             (RESULTS_DIR / f"{name}.json").unlink(missing_ok=True)
+    trained = False
     for lever, config in configs.items():
         identity = {"config": config.to_dict(), "seeds": args.seeds, "env_version": version}
         if args.add and _same(_load(name).get(lever), identity):
@@ -143,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             table = _load(name)
             table[lever] = entry
             _write(name, args, base, table)
+        trained = True
+    if args.add and not trained:  # every lever kept: the table again, from this code and --target
+        with FileLock(str(RESULTS_DIR / f"{name}.json") + ".lock"):
+            _write(name, args, base, _load(name))
     return 0
 
 
@@ -189,7 +194,7 @@ def _write(name: str, args: argparse.Namespace, base: hjax.Config, table: dict[s
     for lever, r in results.items():
         ax.plot(r["steps"], r["iqm_curve"], label=lever)
     ax.set(xlabel="env steps per seed", ylabel="eval success (IQM over seeds)", ylim=(-0.02, 1.02),
-           title=f"{args.env}: one lever at a time, {args.seeds} seeds each")
+           title=f"{args.env}: one lever at a time from {base.algorithm}, {args.seeds} seeds each")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.savefig(RESULTS_DIR / f"{name}_curves.png", dpi=110)

@@ -231,6 +231,12 @@ def test_levers_table_is_built_by_two_processes_without_training_a_lever_twice(t
     assert merged["levers"]["replay_k=8"]["success"] == first["levers"]["replay_k=8"]["success"]
     want = levers.verdict(merged["levers"]["replay_k=8"], merged["levers"]["base"])
     assert merged["rows"][1][-1] == want
+    trained_before = list(trained)
+    assert levers.main([*tiny, "--add", "--target", "0.7", "--levers", "replay_k=8"]) == 0  # all kept: rewritten
+    assert trained == trained_before
+    again = json.loads((tmp_path / "levers_two.json").read_text())
+    assert "env steps to 70%" in " ".join(again["headers"]) and again["levers"]["base"]["success"] == \
+        merged["levers"]["base"]["success"]
     assert levers.main([*tiny[:-1], "num_eval_envs=2", "--add", "--levers", "replay_k=8"]) == 0
     assert trained == [8.0, 4.0, 4.0, 8.0]  # another base config: nothing kept
     assert levers.main([*tiny, "--levers", "replay_k=8"]) == 0  # without --add the table starts again
