@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or f"levers_{args.env}"
     version = runs.env_version(args.env)
     if not args.add:
-        with FileLock(str(RESULTS_DIR / f"{name}.json") + ".lock"):
+        with _lock(name):
             (RESULTS_DIR / f"{name}.json").unlink(missing_ok=True)
     trained = False
     for lever, config in configs.items():
@@ -140,13 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         result = hjax.train(config, num_seeds=args.seeds, progress_bar=False, verbose=False)
         entry = {**identity, **record(result, args.target, time.perf_counter() - start), "measured": machine()}
         print(f"{lever}: final eval success IQM {entry['final_success'][0]:.3f}, {entry['wall_s']:.0f} s", flush=True)
-        with FileLock(str(RESULTS_DIR / f"{name}.json") + ".lock"):
+        with _lock(name):
             table = _load(name)
             table[lever] = entry
             _write(name, args, base, table)
         trained = True
     if args.add and not trained:  # every lever kept: the table again, from this code and --target
-        with FileLock(str(RESULTS_DIR / f"{name}.json") + ".lock"):
+        with _lock(name):
             _write(name, args, base, _load(name))
     return 0
 
@@ -161,6 +161,11 @@ def _same(entry: dict[str, Any] | None, identity: dict[str, Any]) -> bool:
                 if f.default is not dataclasses.MISSING}
     saved = {**entry, "config": {**defaults, **entry.get("config", {})}}
     return all(saved.get(k) == v for k, v in identity.items())
+
+
+def _lock(name: str) -> FileLock:
+    """The lock that one table's writers (and its reset without --add) hold."""
+    return FileLock(str(RESULTS_DIR / f"{name}.json") + ".lock")
 
 
 def _load(name: str) -> dict[str, dict[str, Any]]:

@@ -170,11 +170,11 @@ def _n_step_transition(d, ep: jax.Array, t: jax.Array, goal: jax.Array, compute_
     times = jnp.minimum(t[:, None] + 1 + i, T)  # (B, n): ag_{t+i+1}, clipped (weight 0 past m)
     achieved = d.achieved_goal[ep[:, None], times]  # (B, n, goal_dim)
     rewards = compute_reward(achieved.reshape(B * n_step, -1), jnp.repeat(goal, n_step, axis=0)).reshape(B, n_step)
-    powers = jnp.asarray(discount, jnp.float32) ** i.astype(jnp.float32)  # (n,) gamma^i
-    weights = jnp.where(i < m[:, None], powers, 0.0)
+    gamma = jnp.asarray(discount, jnp.float32)
+    weights = jnp.where(i < m[:, None], gamma ** i.astype(jnp.float32), 0.0)  # gamma^i for i < m, else 0
     return Transition(observation=d.observation[ep, t], next_observation=d.observation[ep, t + m], goal=goal,
                       action=d.action[ep, t], reward=jnp.sum(weights * rewards, axis=1),
-                      discount=jnp.asarray(discount, jnp.float32) ** m.astype(jnp.float32))
+                      discount=gamma ** m.astype(jnp.float32))
 
 
 def sample(key: jax.Array, buffer: BufferState, batch_size: int, strategy: str | jax.Array, replay_k: float | None,
