@@ -7,7 +7,11 @@ took, compile included. How they were chosen:
 - point_mass, reach, push, gripper_reach (env version 4): on a 2-core x86 CPU (benchmarks/README.md), by
   `python -m benchmarks.presets` (each candidate in a fresh process with the compile cache off,
   one seed; `benchmarks/results/presets.md`); the fastest candidate to 90% is the preset.
-- gripper_push, gripper_pick_and_place, gripper_slide: chosen on one H100 GPU by
+- gripper_push (env version 4): on one core of the same CPU by `python -m benchmarks.levers`
+  (3 vmapped seeds; `benchmarks/results/levers_gripper_push*.md`, issue 25): of the learner levers
+  whose every seed reached 90%, the least wall time to 90% (estimated from each run's compile
+  time and mean epoch time; `tests/test_presets.py` checks the choice against the files).
+- gripper_pick_and_place, gripper_slide: chosen on one H100 GPU by
   `python -m benchmarks.gpu_suite --gripper ...` (3 vmapped seeds; `benchmarks/results/gpu/`) on
   the hjax 0.2 tasks, and not measured on a GPU since the tasks became Fetch's (env version 4).
   They need about a million env steps per seed, which a CPU core steps at under 1e3 per second
@@ -26,7 +30,7 @@ def _frozen(**fields: Any) -> Mapping[str, Any]:
     return MappingProxyType(fields)
 
 
-# The GPU preset of the three object tasks: 1024 envs, UTD 1/64 with large batches.
+# The GPU preset of the object tasks not yet measured at env version 4: 1024 envs, UTD 1/64 with large batches.
 _GPU_OBJECT = dict(num_envs=1024, grad_steps_per_epoch=800, batch_size=4096, hidden_sizes=(256, 256, 256),
                    buffer_episodes=20_000)
 
@@ -39,7 +43,8 @@ PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
                     num_epochs=250),
     "gripper_reach": _frozen(num_envs=32, grad_steps_per_epoch=200, batch_size=256, hidden_sizes=(256, 256),
                              num_epochs=10),
-    "gripper_push": _frozen(**_GPU_OBJECT, num_epochs=40),
+    "gripper_push": _frozen(num_envs=256, grad_steps_per_epoch=200, batch_size=2048, buffer_episodes=8192,
+                            hidden_sizes=(256, 256, 256), algorithm="sac", num_epochs=40),
     "gripper_pick_and_place": _frozen(**_GPU_OBJECT, num_epochs=100),
     "gripper_slide": _frozen(**_GPU_OBJECT, num_epochs=100),
 })
@@ -54,9 +59,14 @@ MEASURED: Mapping[str, str] = MappingProxyType({
             "~58 s of it compile",
     "gripper_reach": "2-core CPU, first run, seed 0, env version 4 (the Fetch-faithful task): 90% at epoch 3 "
                      "(4,800 env steps), 36.8 s from process start, ~34 s of it compile",
-    "gripper_push": "the GPU configuration of the hjax 0.2 task; not yet measured on the Fetch-faithful "
-                    "task (env version 4): no GPU run since. On a CPU core the configuration of "
-                    "benchmarks/gripper_learning.py is measured (benchmarks/results/gripper_learning_gripper_push.md)",
+    "gripper_push": "one core of a 2-core CPU, 3 vmapped seeds (seed 11), env version 4 (the Fetch-faithful "
+                    "task): SAC; the median seed first reached 90% at epoch 32 (409,600 env steps; the three at "
+                    "31, 32 and 33), final 0.980 [0.970, 1.000] at epoch 40; 1,887 s for the 40 epochs, 54 s of it "
+                    "compile, so about 1,520 s to 90% (benchmarks/results/levers_gripper_push.md, the sac row). "
+                    "The fastest to 90% of the levers measured there: SAC with twice the updates gets there "
+                    "in fewer env steps (epochs 19-27) but at 86 s per epoch against 47, and TD3 with n_step=3 "
+                    "or twice the updates does not bring every seed to 90% in 40 epochs. A CPU configuration: "
+                    "not measured on a GPU",
     "gripper_pick_and_place": "the GPU configuration of the hjax 0.2 task; not yet measured on the Fetch-faithful "
                               "task (env version 4): no GPU run since. On a CPU core the configuration of "
                               "benchmarks/gripper_learning.py is measured "
@@ -67,7 +77,7 @@ MEASURED: Mapping[str, str] = MappingProxyType({
 """env name -> what its preset was measured to do, and where."""
 
 EPOCHS_TO_90: Mapping[str, int | None] = MappingProxyType({
-    "point_mass": 31, "reach": 15, "push": 173, "gripper_reach": 3, "gripper_push": None,
+    "point_mass": 31, "reach": 15, "push": 173, "gripper_reach": 3, "gripper_push": 32,
     "gripper_pick_and_place": None, "gripper_slide": None,
 })
 """env name -> the epoch at which its preset first reached 90% eval success when measured (the
