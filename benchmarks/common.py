@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import shlex
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import jax
+import numpy as np
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -96,3 +98,13 @@ def write_results(name: str, headers: Sequence[str], rows: Sequence[Sequence[Any
                **(extra or {})}
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
     return RESULTS_DIR / f"{name}.md"
+
+
+def wall_at(epochs: float, chunk_ends: list[tuple[int, float]]) -> float:
+    """Seconds from a run's (or sweep's) start to the end of the chunk in which `epochs` falls (inf when
+    never: `epochs` is inf or past the last chunk)."""
+    if not math.isfinite(epochs):
+        return math.inf
+    ends = np.array([e for e, _ in chunk_ends], np.float64)
+    i = int(np.searchsorted(ends, epochs - 1e-9))
+    return chunk_ends[i][1] if i < len(chunk_ends) else math.inf

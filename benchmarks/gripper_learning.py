@@ -20,11 +20,9 @@ import argparse
 import math
 import time
 
-import numpy as np
-
 import hjax
 from hjax.plotting import plot_sweep
-from benchmarks.common import RESULTS_DIR, write_results
+from benchmarks.common import RESULTS_DIR, wall_at, write_results
 
 TASKS = ["gripper_reach", "gripper_push", "gripper_pick_and_place", "gripper_slide"]
 STRATEGIES = ["future", "none"]
@@ -84,16 +82,6 @@ def main() -> None:
                         f"{sweep.compile_seconds:.0f} s included), read at the end of the 5-epoch chunk holding the "
                         f"IQM; the sweep took {wall:.0f} s in all. Gripper env version "
                         f"{hjax.envs.make(args.env).VERSION}. Curves: gripper_learning_{args.env}_curves.png.")
-
-
-def wall_at(epochs: float, chunk_ends: list[tuple[int, float]]) -> float:
-    """Seconds from the sweep's start to the end of the chunk in which `epochs` falls (inf when
-    never: `epochs` is inf or past the last chunk)."""
-    if not math.isfinite(epochs):
-        return math.inf
-    ends = np.array([e for e, _ in chunk_ends], np.float64)
-    i = int(np.searchsorted(ends, epochs - 1e-9))
-    return chunk_ends[i][1] if i < len(chunk_ends) else math.inf
 
 
 def _ci(e: dict) -> str:

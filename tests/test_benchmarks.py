@@ -198,7 +198,40 @@ def test_levers_table_from_a_tiny_run(tmp_path, monkeypatch):
         assert saved["levers"][lever]["mean_success"][0] == pytest.approx(area)
         assert saved["rows"][i][3].startswith(f"{area:.3f} [")
         assert saved["levers"][lever]["config"]["replay_k"] == (8.0 if i else 4.0)
+        ends = saved["levers"][lever]["chunk_ends"]  # one per compiled chunk, in order, within the run
+        assert [e for e, _ in ends] == list(range(1, 3)) and 0 < ends[0][1] <= ends[1][1] <= saved["levers"][lever]["wall_s"]
     assert (tmp_path / "levers_tiny_curves.png").stat().st_size > 0
+
+
+def test_wall_at_is_the_end_of_the_chunk_holding_the_epoch():
+    """benchmarks.common.wall_at against a plain scan of the chunk ends."""
+    import math
+
+    from benchmarks.common import wall_at
+
+    ends = [(5, 10.0), (10, 21.5), (15, 30.0)]
+
+    def plain(epochs):
+        for done, seconds in ends:
+            if done >= epochs:
+                return seconds
+        return math.inf
+
+    for epochs in (0.5, 3, 5, 5.2, 9.99, 10, 12, 15, 15.01, 16, math.inf):
+        assert wall_at(epochs, ends) == plain(epochs), epochs
+
+
+def test_levers_wall_to_target_column():
+    """The levers table's time to the target: the chunk end past the IQM's epochs; "never" unless
+    every seed got there; "not recorded" for a lever saved before chunk ends were kept."""
+    from benchmarks import levers
+
+    r = {"seeds": 3, "seeds_reaching": 3, "steps_to_target": [2500.0, 2000.0, 3000.0],
+         "steps": [1000.0, 2000.0, 3000.0, 4000.0], "chunk_ends": [(2, 5.0), (4, 9.0)]}
+    assert levers._wall_to_target(r) == "9"
+    assert levers._wall_to_target({**r, "steps_to_target": [2000.0, 2000.0, 2000.0]}) == "5"
+    assert levers._wall_to_target({**r, "seeds_reaching": 2}) == "never"
+    assert levers._wall_to_target({k: v for k, v in r.items() if k != "chunk_ends"}) == "not recorded"
 
 
 def test_levers_table_is_built_by_two_processes_without_training_a_lever_twice(tmp_path, monkeypatch):
