@@ -494,6 +494,17 @@ class GripperEnv(GoalEnv):
         return 3
 
     @property
+    def observation_size(self) -> dict[str, tuple[int, ...]]:
+        """The shapes `reset` gives, from `observe` on the model's joint vectors alone: tracing a
+        whole reset (MJX's forward pass) to learn them takes seconds, and every trainer built
+        asks (tests/test_envs.py compares them with a reset's)."""
+        q = jax.ShapeDtypeStruct((self.mj_model.nq,), jnp.float32)
+        v = jax.ShapeDtypeStruct((self.mj_model.nv,), jnp.float32)
+        goal = (self.goal_size,)
+        return {"observation": tuple(jax.eval_shape(self.observe, q, v).shape), "achieved_goal": goal,
+                "desired_goal": goal}
+
+    @property
     def max_goal_distance(self) -> float:
         return MAX_GOAL_DISTANCE
 
