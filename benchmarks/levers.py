@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="add to the table NAME already holds: levers it has from the same configuration, "
                              "seeds and env version are kept, not trained again")
     parser.add_argument("--no-base", action="store_true", help="do not train the base (another process does)")
+    parser.add_argument("--progress", action="store_true",
+                        help="print each lever's env steps, steps/s and eval success after every compiled chunk "
+                             "(for long runs watched through a log; chunk_epochs in --config-overrides sets how often)")
     args = parser.parse_args(argv)
     if not 0 < args.target <= 1:
         parser.error(f"invalid --target={args.target}; allowed: a success rate in (0, 1]")
@@ -138,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         start = time.perf_counter()
         chunk_ends: list[tuple[int, float]] = []  # (epochs done, seconds since start, compile included)
-        result = hjax.train(config, num_seeds=args.seeds, progress_bar=False, verbose=False,
+        if args.progress:
+            print(f"{lever}: training {args.seeds} seeds", flush=True)
+        result = hjax.train(config, num_seeds=args.seeds, progress_bar="lines" if args.progress else False,
+                            verbose=False,
                             progress=lambda epoch, _: chunk_ends.append((epoch, time.perf_counter() - start)))
         entry = {**identity, **record(result, args.target, time.perf_counter() - start), "chunk_ends": chunk_ends,
                  "measured": machine()}

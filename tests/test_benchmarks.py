@@ -169,9 +169,10 @@ def test_each_lever_changes_only_its_own_fields():
         "no clear difference"
 
 
-def test_levers_table_from_a_tiny_run(tmp_path, monkeypatch):
+def test_levers_table_from_a_tiny_run(tmp_path, monkeypatch, capsys):
     """benchmarks.levers end to end on a tiny point_mass config: one row per lever, the final
-    success IQM that of the seeds' last eval (scipy's 25%-trimmed mean), files written."""
+    success IQM that of the seeds' last eval (scipy's 25%-trimmed mean), files written; with
+    --progress a line per lever and per compiled chunk."""
     import scipy.stats
 
     from benchmarks import common, levers
@@ -188,7 +189,10 @@ def test_levers_table_from_a_tiny_run(tmp_path, monkeypatch):
     monkeypatch.setattr(levers, "record", keep)
     assert levers.main(["--env", "point_mass", "--seeds", "4", "--num-epochs", "2", "--levers", "replay_k=8",
                         "--config-overrides", "num_envs=4", "grad_steps_per_epoch=2", "hidden_sizes=8,",
-                        "batch_size=16", "buffer_episodes=8", "num_eval_envs=4", "--name", "levers_tiny"]) == 0
+                        "batch_size=16", "buffer_episodes=8", "num_eval_envs=4", "--name", "levers_tiny",
+                        "--progress"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(": training 4 seeds") == 2 and out.count("point_mass: epoch ") == 2 * 2, out  # 2 levers x 2 chunks
     saved = json.loads((tmp_path / "levers_tiny.json").read_text())
     assert [r[0] for r in saved["rows"]] == ["base", "replay_k=8"] and saved["rows"][1][1] == "replay_k=8.0"
     for i, lever in enumerate(("base", "replay_k=8")):
