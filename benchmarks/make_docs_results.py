@@ -45,6 +45,8 @@ PAGE_TABLES = (
     ("Learners on push", "her_ablation_push_learners"),
     ("Learner levers on gripper_push, one at a time from TD3 (issue 25)", "levers_gripper_push"),
     ("Levers on SAC, gripper_push (issue 25)", "levers_gripper_push_sac"),
+    ("Levers on SAC, gripper_pick_and_place (issue 25)", "levers_gripper_pick_and_place_sac"),
+    ("gripper_pick_and_place success by goal height (SAC, one seed, 768k env steps)", "goal_height_split_pnp_sac"),
     ("Fused training throughput", "throughput"),
     ("Env throughput", "env_throughput"),
     ("Against Stable-Baselines3's HER", "vs_sb3"),

@@ -305,3 +305,32 @@ def test_levers_on_another_learner_take_the_algorithm_from_the_overrides(tmp_pat
     assert saved["updates_x2"]["config"]["grad_steps_per_epoch"] == 4
     with pytest.raises(ValueError, match="num_epochs is set by this script's arguments"):
         levers.main(["--env", "point_mass", "--num-epochs", "1", "--config-overrides", "num_epochs=3"])
+
+
+def test_goal_height_split_rows_against_a_plain_count():
+    """benchmarks.goal_height_split: per goal kind, the episodes, success and lifted fractions a
+    plain loop counts."""
+    from benchmarks import goal_height_split as ghs
+
+    rng = np.random.default_rng(0)
+    n = 200
+    out = {"goal_z": np.where(rng.random(n) < 0.5, 0.0, rng.uniform(0.01, 0.45, n)),
+           "object_z": rng.uniform(-0.001, 0.3, n), "success": rng.random(n) < 0.4}
+    rows = ghs.split_rows(out)
+    for row, want_air in zip(rows, (False, True, None)):
+        picked = [i for i in range(n) if want_air is None or (out["goal_z"][i] > ghs.AIR_M) == want_air]
+        assert row[1] == len(picked)
+        assert row[2] == f"{sum(out['success'][i] for i in picked) / len(picked):.3f}"
+        assert row[3] == f"{sum(out['object_z'][i] > ghs.LIFTED_M for i in picked) / len(picked):.3f}"
+
+
+def test_goal_height_split_refuses_a_run_of_another_env(tmp_path):
+    import hjax
+    from benchmarks import goal_height_split as ghs
+
+    run_dir = tmp_path / "pm"
+    hjax.train(hjax.Config(env="point_mass", num_envs=4, num_epochs=1, grad_steps_per_epoch=2, batch_size=16,
+                           buffer_episodes=8, num_eval_envs=4, hidden_sizes=(8,)),
+               run_dir=run_dir, progress_bar=False, verbose=False)
+    with pytest.raises(ValueError, match="env='point_mass'; allowed: a gripper_pick_and_place run"):
+        ghs.play(str(run_dir), 4, 0)

@@ -132,3 +132,20 @@ def test_the_readme_levers_sentence_quotes_the_levers_file():
     assert round(finals["base"], 2) == low
     winners = [finals[k] for k in ("sac", "n_step=3", "updates_x2")]
     assert (round(min(winners), 2), round(max(winners), 2)) == (high, top)
+
+
+def test_the_readme_pick_and_place_sentence_quotes_its_files():
+    """"stops at 0.537 ... on the table (0.949) ... in the air (0.045": the SAC levers table's base and
+    n-step finals, and the goal-height split's two success rates."""
+    import json
+    import re
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    final, table, air = re.search(r"stops at (\d\.\d+) after 1\.28M env steps per seed: .*? on the table "
+                                  r"\((\d\.\d+)\) .*? in the air \((\d\.\d+);", text).groups()
+    results = ROOT / "benchmarks" / "results"
+    levers = json.loads((results / "levers_gripper_pick_and_place_sac.json").read_text())["levers"]
+    assert {f"{levers[k]['final_success'][0]:.3f}" for k in ("base", "n_step=3")} == {final}
+    assert levers["base"]["steps"][-1] == 1_280_000
+    rows = {r[0]: r for r in json.loads((results / "goal_height_split_pnp_sac.json").read_text())["rows"]}
+    assert (rows["on the table"][2], rows["in the air"][2]) == (table, air)
