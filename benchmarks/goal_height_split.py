@@ -14,6 +14,7 @@ Host script; not jittable.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 import jax
@@ -28,12 +29,14 @@ BATCH = 100  # episodes per compiled call
 AIR_M = 1e-3  # a goal this far above the resting height is an air goal (table goals sit exactly at it)
 
 
-def play(run_dir: str, episodes: int, seed: int, seed_index: int = 0) -> dict[str, np.ndarray]:
+def play(run: Any, episodes: int, seed: int, seed_index: int = 0) -> dict[str, np.ndarray]:
     """Per-episode desired-goal height above the resting height, final object height above it and
-    final success, all in metres / booleans, from `episodes` deterministic episodes."""
-    run = loading.load_run(run_dir)
+    final success, all in metres / booleans, from `episodes` deterministic episodes of `run` (a
+    run directory or a loaded one, `hjax.loading.load_run`)."""
+    if isinstance(run, (str, os.PathLike)):
+        run = loading.load_run(run)
     if run.config.env != "gripper_pick_and_place":
-        raise ValueError(f"invalid run {run_dir!r} of env={run.config.env!r}; allowed: a gripper_pick_and_place run")
+        raise ValueError(f"invalid run of env={run.config.env!r}; allowed: a gripper_pick_and_place run")
     policy = loading.load_policy(run, seed_index=seed_index)
     env = run.config.make_env()
     rest = float(env.origin[2]) + float(env.object_rest_height)  # Fetch frame
@@ -76,10 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error(f"invalid --episodes={args.episodes}; allowed: an integer >= 1")
-    out = play(args.run_dir, args.episodes, args.seed, args.seed_index)
+    run = loading.load_run(args.run_dir)
+    out = play(run, args.episodes, args.seed, args.seed_index)
     headers = ["goal", "episodes", "final success", "cube lifted >= 2 cm at the end"]
     rows = split_rows(out)
-    run = loading.load_run(args.run_dir)
     defaults = hjax.Config(env=run.config.env).to_dict()
     trained = ", ".join(f"{k}={v}" for k, v in run.config.to_dict().items() if v != defaults[k] and k != "env")
     write_results(args.name, headers, rows,
