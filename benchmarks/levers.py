@@ -183,11 +183,16 @@ def _load(name: str) -> dict[str, dict[str, Any]]:
     return json.loads(path.read_text())["levers"] if path.exists() else {}
 
 
+def _every_seed_reached(r: dict[str, Any]) -> bool:
+    """Whether every seed of a lever's figures reached the target (its IQM env steps then finite)."""
+    return r["seeds_reaching"] == r["seeds"] and math.isfinite(r["steps_to_target"][0])
+
+
 def _wall_to_target(r: dict[str, Any]) -> str:
     """Seconds from the lever's start to the end of the compiled chunk in which its IQM env steps
     to the target fall: "never" unless every seed got there, "not recorded" for a lever trained
     before the chunk ends were recorded."""
-    if r["seeds_reaching"] < r["seeds"] or not math.isfinite(r["steps_to_target"][0]):
+    if not _every_seed_reached(r):
         return "never"
     if "chunk_ends" not in r:
         return "not recorded"
@@ -207,8 +212,8 @@ def _write(name: str, args: argparse.Namespace, base: hjax.Config, table: dict[s
         changes = ", ".join(f"{k}={v}" for k, v in LEVERS[lever](base).items()) or "-"
         point, low, high = r["final_success"]
         s_point, s_low, s_high = r["steps_to_target"]
-        to_target = (f"never ({r['seeds_reaching']}/{r['seeds']} seeds)" if r["seeds_reaching"] < r["seeds"]
-                     or not math.isfinite(s_point) else f"{s_point:,.0f} [{s_low:,.0f}, {s_high:,.0f}]")
+        to_target = (f"{s_point:,.0f} [{s_low:,.0f}, {s_high:,.0f}]" if _every_seed_reached(r)
+                     else f"never ({r['seeds_reaching']}/{r['seeds']} seeds)")
         against = ("-" if lever == "base" else verdict(r, results["base"]) if "base" in results
                    else "base not yet in the table")
         area = "{:.3f} [{:.3f}, {:.3f}]".format(*r["mean_success"])
