@@ -207,6 +207,13 @@ class GoalEnv(Env, _NamesMissingMembers, abc.ABC):
         info = {"steps": jnp.zeros((), jnp.int32), "truncation": zero}
         return self._state(physics, observation, achieved, desired, zero, info)
 
+    def train_reset(self, rng: jax.Array) -> State:
+        """The start of a *training* episode: the trainer's exploring rollouts call this, its
+        evaluation and every play/eval command call `reset`. The same as `reset` unless a task
+        offers another training start distribution (pick-and-place's `grasped_start_prob`), so
+        success is always measured on the task's own resets."""
+        return self.reset(rng)
+
     def step(self, state: State, action: jax.Array) -> State:
         physics, observation, achieved = self._step_goal_env(state.pipeline_state, action)
         desired = state.obs["desired_goal"]

@@ -61,7 +61,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hjax.envs.goal_env import GoalEnv, check_positive_int
+from hjax.envs.goal_env import GoalEnv, _is_real, check_param, check_positive_int
 
 with contextlib.redirect_stdout(io.StringIO()):
     import mujoco
@@ -606,15 +606,51 @@ class GripperPickAndPlace(GripperEnv):
     (FetchPickAndPlace). Goal: the gripper's start + U(-0.15, 0.15)^2 m at the cube's rest
     height, raised by U(0, 0.45) m with probability 0.5 (Fetch target_in_the_air).
     `action[3]`: +1 opens the fingers, -1 closes them.
-    """ + _OBJECT_OBS.format(range=OBJECT_RANGE) + _PARAMETERS
+    """ + _OBJECT_OBS.format(range=OBJECT_RANGE) + _PARAMETERS + """        grasped_start_prob: the share
+            of *training* episodes that start with the cube already between the fingers
+            (`train_reset`; default 0: Fetch's starts). Evaluation always starts as Fetch.
+"""
 
     TASK = "pick_and_place"
     BLOCK_FINGERS = False
+    # A grasped start (`grasped_start_prob`): where the scripted controller's grasp settles
+    # (`pick_and_place_policy` from reset, then held): the grip point 7 mm above the cube's
+    # centre, each finger 24.5 mm out (the cube's half-size less 0.5 mm of soft contact).
+    GRASP_HEIGHT = 0.007  # m
+    GRASP_FINGER = 0.0245  # m
     # With Fetch's finger friction 1 at 2 Newton iterations the unconverged grasp let cubes slip
     # (the scripted pick-and-place succeeded in 9% of 64 episodes); at 4 in all of them, the cube
     # sagging ~5.5 mm/s in the fingers (8.4 mm/s with friction 2 at 2 iterations; Fetch's
     # ~0.8 mm/s, 25 scripted episodes on FetchPickAndPlace-v4).
     DEFAULT_ITERATIONS = 4
+
+    def __init__(self, *, grasped_start_prob: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        check_param(type(self).__name__, "grasped_start_prob", grasped_start_prob,
+                    _is_real(grasped_start_prob) and 0.0 <= grasped_start_prob <= 1.0, "a number in [0, 1]")
+        self.grasped_start_prob = float(grasped_start_prob)
+
+    def grasped_qpos(self, object_xy: jax.Array) -> jax.Array:
+        """Joint positions with the cube at rest at `object_xy`, unrotated, held between the
+        fingers (`GRASP_HEIGHT`, `GRASP_FINGER`); the fingers' targets start closed, so they
+        squeeze until an action opens them."""
+        qpos = self.start_qpos(object_xy)
+        grip = jnp.concatenate([object_xy, jnp.array([self.object_rest_height + self.GRASP_HEIGHT])])
+        return qpos.at[GRIP].set(grip).at[FINGERS].set(self.GRASP_FINGER).astype(jnp.float32)
+
+    def train_reset(self, rng: jax.Array):
+        """Training starts: with probability `grasped_start_prob` the episode starts with the
+        cube already grasped (`grasped_qpos`) at the object position and goal `reset` samples;
+        otherwise `reset` itself (bit for bit when the probability is 0). HER's pick-and-place
+        experiments (Andrychowicz et al. 2017) started half of their training episodes from a
+        recorded grasped state to make exploration easier; evaluation never does."""
+        if self.grasped_start_prob == 0.0:
+            return self.reset(rng)
+        key_start, key_grasp = jax.random.split(rng)
+        object_xy, goal = self._sample_start(key_start)
+        grasped = jax.random.bernoulli(key_grasp, self.grasped_start_prob)
+        qpos = jnp.where(grasped, self.grasped_qpos(object_xy), self.start_qpos(object_xy))
+        return self.state_at(qpos, goal + jnp.asarray(self.origin))
 
     def _sample_start(self, key):
         key_obj, key_goal, key_air, key_height = jax.random.split(key, 4)

@@ -167,9 +167,11 @@ def make_trainer(config: Config, mesh=None, traced: Mapping[str, jax.Array] | No
     def rollout(state: TrainerState, key: jax.Array, num_envs: int, explore: bool):
         """Play `num_envs` full episodes. With `explore`, the learner's training action (TD3/DDPG:
         Gaussian noise on the policy; SAC: a policy sample), replaced with a uniform random action
-        with probability random_action_prob; without, the deterministic policy."""
+        with probability random_action_prob, from the env's `train_reset`; without, the
+        deterministic policy from `reset`."""
         key_reset, key_steps = jax.random.split(key)
-        env_state = constrain_batch(jax.vmap(env.reset)(jax.random.split(key_reset, num_envs)), mesh)
+        reset = env.train_reset if explore else env.reset  # a task's training starts (see GoalEnv)
+        env_state = constrain_batch(jax.vmap(reset)(jax.random.split(key_reset, num_envs)), mesh)
 
         def step(env_state, key_t):
             obs = env_state.obs

@@ -45,3 +45,27 @@ def test_earned_success_excludes_goals_met_at_reset():
     assert np.all(earned <= m["train/success_rate"] + 1e-6)
     assert np.all(m["train/success_rate"] <= earned + m["train/met_at_reset_rate"] + 1e-6)
     assert np.all(m["eval/earned_success_rate"] <= m["eval/success_rate"] + 1e-6)
+
+
+def test_training_episodes_start_from_train_reset_and_evaluation_from_reset(monkeypatch):
+    """The trainer's exploring rollouts call the env's `train_reset`, its evaluation `reset`
+    (pick-and-place's grasped starts must never reach the success it reports). A point_mass whose
+    `train_reset` puts the goal on the start: every training goal is met at reset, evaluation's
+    only by chance."""
+    from hjax import envs
+    from hjax.envs.point_mass import PointMass
+
+    class GoalOnStart(PointMass):
+        def train_reset(self, rng):
+            state = self.reset(rng)
+            return state.replace(obs={**state.obs, "desired_goal": state.obs["achieved_goal"]})
+
+    monkeypatch.setattr(envs, "_REGISTRY", dict(envs._REGISTRY))
+    monkeypatch.setattr(envs, "NAMES", envs.NAMES)
+    envs.register("goal_on_start_point_mass", GoalOnStart)
+    cfg = hjax.Config(env="goal_on_start_point_mass", env_kwargs={"distance_threshold": 0.3}, **TINY)
+    m = hjax.train(cfg, progress_bar=False, verbose=False).metrics
+    np.testing.assert_array_equal(m["train/met_at_reset_rate"], 1.0)
+    expected = chance(0.3)
+    tolerance = 5 * np.sqrt(expected * (1 - expected) / (cfg.num_eval_envs * cfg.num_epochs))
+    assert abs(float(np.mean(m["eval/met_at_reset_rate"])) - expected) < tolerance, np.mean(m["eval/met_at_reset_rate"])
