@@ -1,6 +1,6 @@
 """Pick-and-place success split by where the goal is (issue 25): on the table or in the air.
 
-    python -m benchmarks.goal_height_split RUN_DIR [--episodes 1000] [--seed-index 0] [--name NAME]
+    python -m benchmarks.goal_height_split RUN_DIR [--episodes 1000] [--seed-index 0] [--fetch] [--name NAME]
 
 Fetch's pick-and-place (and hjax's gripper_pick_and_place) puts the goal in the air in half of
 the episodes and on the table in the other half. A policy that pushes the cube along the table
@@ -8,7 +8,9 @@ and never lifts it therefore plateaus near 50%: this script tells that plateau f
 is just slow. It plays `--episodes` deterministic episodes of a run directory's policy (the newest
 checkpoint, normalisers applied) and reports, for table goals and air goals apart, the final
 success and how often the cube ended lifted (its centre 2 cm or more above its resting height).
-Host script; not jittable.
+With `--fetch` the same policy plays Gymnasium-Robotics' own FetchPickAndPlace-v4 instead
+(`hjax.fetch.play_run`; both put the table top and the goals at the same heights in Fetch's
+frame), to tell which half of the goals a cross-play loss comes from. Host script; not jittable.
 """
 
 from __future__ import annotations
@@ -57,6 +59,27 @@ def play(run: Any, episodes: int, seed: int, seed_index: int = 0) -> dict[str, n
     return {"goal_z": goal_z, "object_z": object_z, "success": success > 0}
 
 
+def play_fetch(run: Any, episodes: int, seed: int, seed_index: int = 0) -> dict[str, np.ndarray]:
+    """What `play` returns, from `episodes` episodes of the run's policy on FetchPickAndPlace-v4
+    (`hjax.fetch.play_run`, episode i reset with seed `seed + i`)."""
+    from hjax import fetch
+
+    if isinstance(run, (str, os.PathLike)):
+        run = loading.load_run(run)
+    if run.config.env != "gripper_pick_and_place":
+        raise ValueError(f"invalid run of env={run.config.env!r}; allowed: a gripper_pick_and_place run")
+    env = run.config.make_env()
+    per = fetch.play_run(run, episodes=episodes, seed=seed, seed_index=seed_index)["per_episode"]
+    return from_fetch(per, float(env.origin[2]) + float(env.object_rest_height))
+
+
+def from_fetch(per_episode: dict[str, np.ndarray], rest: float) -> dict[str, np.ndarray]:
+    """`hjax.fetch.play`'s per-episode arrays as `play` returns its own: goal and final cube
+    heights above the resting height `rest` (Fetch's frame, m), and final success."""
+    return {"goal_z": per_episode["desired_goal"][:, 2] - rest,
+            "object_z": per_episode["final_achieved_goal"][:, 2] - rest, "success": per_episode["success"] > 0}
+
+
 def split_rows(out: dict[str, np.ndarray]) -> list[list[Any]]:
     """One row per goal kind (table, air, all): episodes, final success, cube lifted at the end."""
     air = out["goal_z"] > AIR_M
@@ -75,20 +98,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--seed-index", type=int, default=0)
+    parser.add_argument("--fetch", action="store_true", help="play on FetchPickAndPlace-v4 (hjax.fetch) instead")
     parser.add_argument("--name", default="goal_height_split")
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error(f"invalid --episodes={args.episodes}; allowed: an integer >= 1")
     run = loading.load_run(args.run_dir)
-    out = play(run, args.episodes, args.seed, args.seed_index)
+    out = (play_fetch if args.fetch else play)(run, args.episodes, args.seed, args.seed_index)
     headers = ["goal", "episodes", "final success", "cube lifted >= 2 cm at the end"]
     rows = split_rows(out)
     defaults = hjax.Config(env=run.config.env).to_dict()
     trained = ", ".join(f"{k}={v}" for k, v in run.config.to_dict().items() if v != defaults[k] and k != "env")
     write_results(args.name, headers, rows,
                   notes=f"{args.run_dir} (gripper_pick_and_place, {trained or 'the default config'}; epoch {run.epoch}, "
-                        f"seed index {args.seed_index}), {args.episodes} deterministic "
-                        f"episodes from seed {args.seed}. An air goal is one more than {AIR_M * 1000:.0f} mm above "
+                        f"seed index {args.seed_index}), {args.episodes} deterministic episodes "
+                        + ("on FetchPickAndPlace-v4 (Gymnasium-Robotics, hjax.fetch) " if args.fetch else "")
+                        + f"from seed {args.seed}. An air goal is one more than {AIR_M * 1000:.0f} mm above "
                         f"the cube's resting height; 'lifted': the cube's centre ends {LIFTED_M * 100:.0f} cm or more "
                         "above it.")
     return 0

@@ -183,11 +183,12 @@ def play(policy: Callable[[dict[str, np.ndarray]], Any], task: str, episodes: in
     Returns what `hjax.evaluate` returns (`success_rate` at the last step, `success_any_step`,
     `final_distance`, `mean_distance`, `episodes`) plus `met_at_reset_rate` (goals met before
     the first step: the chance level), `env_id`, `versions` and `per_episode` (arrays of
-    `success`, `success_any_step`, `final_distance`, `met_at_reset`, one entry per episode)."""
+    `success`, `success_any_step`, `final_distance`, `met_at_reset`, one entry per episode, and
+    `desired_goal` and `final_achieved_goal`, (episodes, 3) each, in Fetch's frame)."""
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"invalid episodes={episodes!r}; allowed: an integer >= 1")
     num_envs = min(num_envs, episodes)
-    success, any_step, final, mean, at_reset = [], [], [], [], []
+    success, any_step, final, mean, at_reset, goals, achieved = [], [], [], [], [], [], []
     with FetchReference(task, num_envs, python) as ref:
         steps = ref.info["max_episode_steps"]
         for start in range(0, episodes, num_envs):
@@ -206,9 +207,12 @@ def play(policy: Callable[[dict[str, np.ndarray]], Any], task: str, episodes: in
             final += list(dist[-1][:keep])
             mean += list(dist.mean(0)[:keep])
             at_reset += list((d0 < 0.05)[:keep].astype(float))
+            goals += list(obs["desired_goal"][:keep])
+            achieved += list(obs["achieved_goal"][:keep])
         info, versions = ref.info, ref.versions
     per = {"success": np.asarray(success), "success_any_step": np.asarray(any_step),
-           "final_distance": np.asarray(final), "met_at_reset": np.asarray(at_reset)}
+           "final_distance": np.asarray(final), "met_at_reset": np.asarray(at_reset),
+           "desired_goal": np.asarray(goals).reshape(-1, 3), "final_achieved_goal": np.asarray(achieved).reshape(-1, 3)}
     return {"success_rate": float(per["success"].mean()), "success_any_step": float(per["success_any_step"].mean()),
             "final_distance": float(per["final_distance"].mean()), "mean_distance": float(np.mean(mean)),
             "met_at_reset_rate": float(per["met_at_reset"].mean()), "episodes": episodes,

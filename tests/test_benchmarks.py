@@ -332,5 +332,22 @@ def test_goal_height_split_refuses_a_run_of_another_env(tmp_path):
     hjax.train(hjax.Config(env="point_mass", num_envs=4, num_epochs=1, grad_steps_per_epoch=2, batch_size=16,
                            buffer_episodes=8, num_eval_envs=4, hidden_sizes=(8,)),
                run_dir=run_dir, progress_bar=False, verbose=False)
-    with pytest.raises(ValueError, match="env='point_mass'; allowed: a gripper_pick_and_place run"):
-        ghs.play(str(run_dir), 4, 0)
+    for play in (ghs.play, ghs.play_fetch):
+        with pytest.raises(ValueError, match="env='point_mass'; allowed: a gripper_pick_and_place run"):
+            play(str(run_dir), 4, 0)
+
+
+def test_goal_height_split_reads_fetchs_episodes_as_its_own():
+    """`--fetch`: Fetch's per-episode goals and final cube positions (hjax.fetch.play) become
+    heights above the cube's rest, as a plain subtraction gives them."""
+    from benchmarks import goal_height_split as ghs
+
+    rng = np.random.default_rng(1)
+    n, rest = 50, 0.425
+    per = {"desired_goal": rng.uniform(0.3, 0.9, (n, 3)), "final_achieved_goal": rng.uniform(0.3, 0.9, (n, 3)),
+           "success": (rng.random(n) < 0.5).astype(float)}
+    out = ghs.from_fetch(per, rest)
+    for i in range(n):
+        assert out["goal_z"][i] == per["desired_goal"][i][2] - rest
+        assert out["object_z"][i] == per["final_achieved_goal"][i][2] - rest
+        assert out["success"][i] == (per["success"][i] == 1.0)

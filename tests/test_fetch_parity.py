@@ -98,6 +98,9 @@ def test_hjax_eval_fetch_plays_a_trained_run_on_fetchs_env(tmp_path, capsys):
     assert out[1].startswith("FetchPush-v4 (Gymnasium-Robotics 1.4.2, MuJoCo 3.3.7), the same policy, 10 episodes: "
                              f"success rate {f['success_rate']:.3f} (")
     assert f["per_episode"]["success"].shape == (10,) and f["task"] == "gripper_push" and f["epoch"] == 1
+    per = f["per_episode"]  # the goals each episode ends with, as its final distance says
+    np.testing.assert_allclose(np.linalg.norm(per["final_achieved_goal"] - per["desired_goal"], axis=-1),
+                               per["final_distance"], atol=1e-9)
     policy = loading.load_policy(run_dir)
     with fetch.FetchReference("gripper_push", 2) as ref:
         obs = ref.reset([12345, 12346])
