@@ -60,6 +60,9 @@ LEVERS: Mapping[str, Any] = {
     "sac": lambda c: {"algorithm": "sac"},
     # pick-and-place only: half the training episodes start with the cube grasped (HER's trick).
     "grasped_start=0.5": lambda c: {"env_kwargs": {**c.env_kwargs, "grasped_start_prob": 0.5}},
+    # ... and without HER: what the grasped starts alone give (the central experiment's control).
+    "grasped_start=0.5 without HER": lambda c: {"env_kwargs": {**c.env_kwargs, "grasped_start_prob": 0.5},
+                                                "her_strategy": "none"},
 }
 
 

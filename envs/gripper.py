@@ -624,8 +624,13 @@ class GripperPickAndPlace(GripperEnv):
     # ~0.8 mm/s, 25 scripted episodes on FetchPickAndPlace-v4).
     DEFAULT_ITERATIONS = 4
 
-    def __init__(self, *, grasped_start_prob: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, *, distance_threshold: float = DISTANCE_THRESHOLD,
+                 episode_length: int = EPISODE_LENGTH, reward_type: str = "sparse",
+                 n_frames: int = DEFAULT_N_FRAMES, iterations: int | None = None,
+                 ls_iterations: int | None = None, grasped_start_prob: float = 0.0):
+        super().__init__(distance_threshold=distance_threshold, episode_length=episode_length,
+                         reward_type=reward_type, n_frames=n_frames, iterations=iterations,
+                         ls_iterations=ls_iterations)
         check_param(type(self).__name__, "grasped_start_prob", grasped_start_prob,
                     _is_real(grasped_start_prob) and 0.0 <= grasped_start_prob <= 1.0, "a number in [0, 1]")
         self.grasped_start_prob = float(grasped_start_prob)

@@ -155,8 +155,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
     names = {f.name for f in dataclasses.fields(Config)}
     changes = {k: v for k, v in vars(args).items() if k in names}
-    if "env_kwargs" in changes:
-        changes["env_kwargs"] = dict(changes["env_kwargs"])
+    if "env_kwargs" in changes:  # on top of the base's (a preset's or a resumed run's), not instead
+        changes["env_kwargs"] = {**(base.env_kwargs if base else {}), **dict(changes["env_kwargs"])}
     if "hidden_sizes" in changes:
         changes["hidden_sizes"] = tuple(changes["hidden_sizes"])
     return (base or Config()).replace(**changes) if base else Config(**changes)

@@ -207,13 +207,18 @@ class Config:
         """The measured preset for the env `name` (`hjax.PRESETS`), with `overrides` applied on top.
 
         `Config.preset("push", seed=3)`; a preset fixes its env, so `env` may not be overridden.
+        `env_kwargs` given here are added to the preset's own (a preset's env overrides, such as
+        pick-and-place's grasped starts, stay unless named).
         What each preset was measured to do: `Config.preset_note(name)` and the docs' Configuration page."""
         if name not in PRESETS:
             raise ValueError(f"invalid preset={name!r}; allowed: one of {', '.join(PRESETS)}")
         if "env" in overrides and overrides["env"] != name:
             raise ValueError(f"invalid env={overrides['env']!r} with preset={name!r}; allowed: no env override "
                              f"(the preset is for {name!r}; use Config(env=...) for another env)")
-        return cls(**{"env": name, **PRESETS[name], **overrides})
+        fields = {"env": name, **PRESETS[name], **overrides}
+        if "env_kwargs" in overrides:
+            fields["env_kwargs"] = {**PRESETS[name].get("env_kwargs", {}), **overrides["env_kwargs"]}
+        return cls(**fields)
 
     @staticmethod
     def preset_note(name: str) -> str:

@@ -149,3 +149,16 @@ def test_the_readme_pick_and_place_sentence_quotes_its_files():
     assert levers["base"]["steps"][-1] == 1_280_000
     rows = {r[0]: r for r in json.loads((results / "goal_height_split_pnp_sac.json").read_text())["rows"]}
     assert (rows["on the table"][2], rows["in the air"][2]) == (table, air)
+    # ... and the grasped starts that solve it: final, env steps to 90%, air goals, Fetch.
+    final, steps, air, fetch = re.search(r"solves it: (\d\.\d+) after 1\.28M env steps per seed, every seed past 90% "
+                                         r"\(IQM at ([\d,]+) env steps\), air goals (\d\.\d+)[;.] .*? "
+                                         r"FetchPickAndPlace-v4 the same policy succeeds in (\d\.\d+) ", text).groups()
+    grasped = levers["grasped_start=0.5"]
+    assert grasped["config"]["env_kwargs"] == {"grasped_start_prob": 0.5}
+    assert f"{grasped['final_success'][0]:.3f}" == final
+    every = [next(i for i, x in enumerate(c) if x >= 0.9) for c in grasped["success"]]  # raises if a seed never did
+    assert len(every) == 3 and f"{grasped['steps_to_target'][0]:,.0f}" == steps  # the table's target is 0.9
+    rows = {r[0]: r for r in json.loads((results / "goal_height_split_pnp_sac_grasped.json").read_text())["rows"]}
+    assert rows["in the air"][2] == air
+    (row,) = json.loads((results / "fetch_crossplay_pick_and_place_grasped.json").read_text())["rows"]
+    assert row[3] == fetch
