@@ -66,10 +66,26 @@ LEVERS: Mapping[str, Any] = {
 }
 
 
+ONLY_FOR: Mapping[str, tuple[str, ...]] = {
+    "grasped_start=0.5": ("gripper_pick_and_place",),
+    "grasped_start=0.5 without HER": ("gripper_pick_and_place",),
+}
+"""Levers that exist for some envs only (an env override): lever -> those envs."""
+
+
+def levers_for(env: str) -> list[str]:
+    """Every lever but the base that applies to `env` (the default of --levers)."""
+    return [k for k in LEVERS if k != "base" and env in ONLY_FOR.get(k, (env,))]
+
+
 def lever_config(base: hjax.Config, lever: str) -> hjax.Config:
-    """`base` with `lever`'s changes (ValueError naming the lever when it is unknown)."""
+    """`base` with `lever`'s changes (ValueError naming the lever when it is unknown, or when it is
+    for other envs than the base's)."""
     if lever not in LEVERS:
         raise ValueError(f"invalid lever {lever!r}; allowed: {', '.join(LEVERS)}")
+    if base.env not in ONLY_FOR.get(lever, (base.env,)):
+        raise ValueError(f"invalid lever {lever!r} for env={base.env!r}; allowed: for env "
+                         f"{' or '.join(ONLY_FOR[lever])} only")
     return base.replace(**LEVERS[lever](base))
 
 
@@ -111,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--num-epochs", type=int, required=True)
     parser.add_argument("--target", type=float, default=0.9, help="eval success to time (slide: 0.7)")
-    parser.add_argument("--levers", nargs="+", default=[k for k in LEVERS if k != "base"], metavar="LEVER",
-                        help=f"any of: {', '.join(k for k in LEVERS if k != 'base')}")
+    parser.add_argument("--levers", nargs="+", default=None, metavar="LEVER",
+                        help=f"any of: {', '.join(k for k in LEVERS if k != 'base')} (default: every one "
+                             "that applies to --env)")
     parser.add_argument("--config-overrides", nargs="*", default=[], metavar="KEY=VALUE",
                         help="the base configuration (as benchmarks.her_ablation's; algorithm and her_strategy too, "
                              "e.g. algorithm=sac for a table of levers on SAC)")
@@ -131,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"invalid --seeds={args.seeds}; allowed: an integer >= 1")
     base = hjax.Config(env=args.env, num_epochs=args.num_epochs,
                        **parse_overrides(args.config_overrides, fixed=("env", "num_epochs")))
-    order = ([] if args.no_base else ["base"]) + [lever for lever in args.levers if lever != "base"]
+    chosen = levers_for(args.env) if args.levers is None else args.levers
+    order = ([] if args.no_base else ["base"]) + [lever for lever in chosen if lever != "base"]
     configs = {lever: lever_config(base, lever) for lever in order}  # all checked before anything trains
     name = args.name or f"levers_{args.env}"
     version = runs.env_version(args.env)

@@ -51,6 +51,7 @@ PAGE_TABLES = (
      "goal_height_split_pnp_sac_grasped"),
     ("The same policy on FetchPickAndPlace-v4, by goal height", "goal_height_split_pnp_sac_grasped_fetch"),
     ("Cross-play of that policy on FetchPickAndPlace-v4", "fetch_crossplay_pick_and_place_grasped"),
+    ("The fingers under the same commands, hjax and FetchPickAndPlace-v4", "fetch_fingers"),
     ("Fused training throughput", "throughput"),
     ("Env throughput", "env_throughput"),
     ("Against Stable-Baselines3's HER", "vs_sb3"),

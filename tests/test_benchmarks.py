@@ -159,8 +159,18 @@ def test_each_lever_changes_only_its_own_fields():
     for lever, changes in expected.items():
         before, after = base.to_dict(), levers.lever_config(base, lever).to_dict()
         assert {k: v for k, v in after.items() if before[k] != v} == changes, lever
-    for lever in levers.LEVERS:  # every lever makes a valid Config from the base
+    for lever in levers.levers_for("point_mass"):  # every lever for the env makes a valid Config from the base
         levers.lever_config(base, lever)
+    # pick-and-place's own: an env override on top of the base's, refused for another env by name
+    pick = hjax.Config(env="gripper_pick_and_place", env_kwargs={"distance_threshold": 0.06}, num_envs=8)
+    for lever, extra in (("grasped_start=0.5", {}), ("grasped_start=0.5 without HER", {"her_strategy": "none"})):
+        before, after = pick.to_dict(), levers.lever_config(pick, lever).to_dict()
+        assert {k: v for k, v in after.items() if before[k] != v} == {
+            "env_kwargs": {"distance_threshold": 0.06, "grasped_start_prob": 0.5}, **extra}, lever
+        assert lever in levers.levers_for("gripper_pick_and_place") and lever not in levers.levers_for("point_mass")
+        with pytest.raises(ValueError, match=rf"invalid lever '{lever}' for env='point_mass'; allowed: for env "
+                                             "gripper_pick_and_place only"):
+            levers.lever_config(base, lever)
     with pytest.raises(ValueError, match=r"invalid lever 'lr_x10'; allowed: base, critic_layer_norm"):
         levers.lever_config(base, "lr_x10")
     assert levers.verdict({"final_success": [0.9, 0.8, 0.95]}, {"final_success": [0.5, 0.4, 0.7]}) == "better"

@@ -195,3 +195,17 @@ def test_the_gripper_stops_where_fetchs_arm_does(task):
     assert np.median(err) < fp.REACH_MEDIAN_M and np.percentile(err, 90) < fp.REACH_P90_M, np.percentile(err, [50, 90])
     table_height = targets[:, 2] < g.TABLE_TOP + 0.03  # how far ahead the gripper gets at the puck's height
     assert abs(ours[table_height, 0].max() - theirs[table_height, 0].max()) < 0.02
+
+
+def test_fingers_open_and_close_over_fetchs_travel():
+    """benchmarks.fetch_fingers: the arm held still, 6 steps of +1 then 10 of -1 on the finger
+    command, from the same resets. On both sides the fingers start closed, end the opening fully
+    open (Fetch's 5 cm travel) and the closing closed; only the speed between differs (the
+    benchmark's table)."""
+    from benchmarks import fetch_fingers as ff
+
+    theirs, ours = ff.finger_paths(ff.open_close_commands(2), seed=510)
+    for side in (theirs, ours):
+        assert np.abs(side[0]).max() < 1e-3, side[0]
+        np.testing.assert_allclose(side[ff.OPEN_STEPS], g.FINGER_TRAVEL, atol=1e-3)
+        assert np.abs(side[-1]).max() < 2e-3, side[-1]
