@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import argparse
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from hjax import envs, fetch
+from benchmarks import fetch_parity as fp
+from hjax import envs
 
 TASK = "gripper_pick_and_place"
 OPEN_STEPS, CLOSE_STEPS = 6, 10
@@ -45,26 +44,9 @@ def random_commands(episodes: int, seed: int) -> np.ndarray:
 
 def finger_paths(actions: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Both fingers' positions (T + 1, n, 2), Fetch's observation order, under the same actions
-    (T, n, 4) from the same resets (episode i: seed + i on Fetch, key i of PRNGKey(seed) here;
-    the fingers start closed on both sides whatever the reset): (Fetch, hjax)."""
-    env = envs.make(TASK)
-    n = actions.shape[1]
-    with fetch.FetchReference(TASK, n) as ref:
-        obs = ref.reset(range(seed, seed + n))
-        theirs = [obs["observation"][:, 9:11]]
-        for a in actions:
-            obs, *_ = ref.step(a)
-            theirs.append(obs["observation"][:, 9:11])
-
-    def rollout(state, acts):
-        def step(s, a):
-            s = jax.vmap(env.step)(s, a)
-            return s, s.obs["observation"][:, 9:11]
-        return jax.lax.scan(step, state, acts)[1]
-
-    s0 = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(seed), n))
-    ours = jax.jit(rollout)(s0, jnp.asarray(actions, jnp.float32))
-    return np.stack(theirs), np.concatenate([np.asarray(s0.obs["observation"][None, :, 9:11]), np.asarray(ours)])
+    (T, n, 4) from the same resets (the fingers start closed on both sides whatever the reset):
+    (Fetch, hjax)."""
+    return fp.observation_paths(TASK, actions, seed, slice(9, 11))
 
 
 def main(argv: list[str] | None = None) -> int:

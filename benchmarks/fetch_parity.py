@@ -107,26 +107,32 @@ def compare_resets(task: str, n: int, seed: int) -> tuple[list[tuple[str, float,
     return rows, met, start
 
 
-def grip_paths(task: str, actions: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Grip point positions (T + 1, n, 3) under the same actions (T, n, 4): (Fetch, hjax)."""
+def observation_paths(task: str, actions: np.ndarray, seed: int, columns: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Observation entries `columns` (T + 1, n, k) under the same actions (T, n, 4) from the same
+    resets (episode i: seed + i on Fetch, key i of PRNGKey(seed) here): (Fetch, hjax)."""
     env = envs.make(task)
     n = actions.shape[1]
     with fetch.FetchReference(task, n) as ref:
         obs = ref.reset(range(seed, seed + n))
-        theirs = [obs["observation"][:, :3]]
+        theirs = [obs["observation"][:, columns]]
         for a in actions:
             obs, *_ = ref.step(a)
-            theirs.append(obs["observation"][:, :3])
+            theirs.append(obs["observation"][:, columns])
 
     def rollout(state, acts):
         def step(s, a):
             s = jax.vmap(env.step)(s, a)
-            return s, s.obs["observation"][:, :3]
+            return s, s.obs["observation"][:, columns]
         return jax.lax.scan(step, state, acts)[1]
 
     s0 = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(seed), n))
     ours = jax.jit(rollout)(s0, jnp.asarray(actions, jnp.float32))
-    return np.stack(theirs), np.concatenate([np.asarray(s0.obs["observation"][None, :, :3]), np.asarray(ours)])
+    return np.stack(theirs), np.concatenate([np.asarray(s0.obs["observation"][None, :, columns]), np.asarray(ours)])
+
+
+def grip_paths(task: str, actions: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Grip point positions (T + 1, n, 3) under the same actions (T, n, 4): (Fetch, hjax)."""
+    return observation_paths(task, actions, seed, slice(0, 3))
 
 
 def step_differences(task: str, episodes: int, steps: int, seed: int) -> np.ndarray:
