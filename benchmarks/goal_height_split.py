@@ -31,17 +31,23 @@ BATCH = 100  # episodes per compiled call
 AIR_M = 1e-3  # a goal this far above the resting height is an air goal (table goals sit exactly at it)
 
 
-def play(run: Any, episodes: int, seed: int, seed_index: int = 0) -> dict[str, np.ndarray]:
-    """Per-episode desired-goal height above the resting height, final object height above it and
-    final success, all in metres / booleans, from `episodes` deterministic episodes of `run` (a
-    run directory or a loaded one, `hjax.loading.load_run`)."""
+def _pick_and_place(run: Any) -> tuple[Any, Any, float]:
+    """`(loaded run, its env, the cube's resting height in Fetch's frame)` for a run directory or
+    a loaded run (`hjax.loading.load_run`); ValueError for a run of another env."""
     if isinstance(run, (str, os.PathLike)):
         run = loading.load_run(run)
     if run.config.env != "gripper_pick_and_place":
         raise ValueError(f"invalid run of env={run.config.env!r}; allowed: a gripper_pick_and_place run")
-    policy = loading.load_policy(run, seed_index=seed_index)
     env = run.config.make_env()
-    rest = float(env.origin[2]) + float(env.object_rest_height)  # Fetch frame
+    return run, env, float(env.origin[2]) + float(env.object_rest_height)
+
+
+def play(run: Any, episodes: int, seed: int, seed_index: int = 0) -> dict[str, np.ndarray]:
+    """Per-episode desired-goal height above the resting height, final object height above it and
+    final success, all in metres / booleans, from `episodes` deterministic episodes of `run` (a
+    run directory or a loaded one, `hjax.loading.load_run`)."""
+    run, env, rest = _pick_and_place(run)
+    policy = loading.load_policy(run, seed_index=seed_index)
 
     def episode(key):
         def step(state, _):
@@ -64,13 +70,9 @@ def play_fetch(run: Any, episodes: int, seed: int, seed_index: int = 0) -> dict[
     (`hjax.fetch.play_run`, episode i reset with seed `seed + i`)."""
     from hjax import fetch
 
-    if isinstance(run, (str, os.PathLike)):
-        run = loading.load_run(run)
-    if run.config.env != "gripper_pick_and_place":
-        raise ValueError(f"invalid run of env={run.config.env!r}; allowed: a gripper_pick_and_place run")
-    env = run.config.make_env()
+    run, _, rest = _pick_and_place(run)
     per = fetch.play_run(run, episodes=episodes, seed=seed, seed_index=seed_index)["per_episode"]
-    return from_fetch(per, float(env.origin[2]) + float(env.object_rest_height))
+    return from_fetch(per, rest)
 
 
 def from_fetch(per_episode: dict[str, np.ndarray], rest: float) -> dict[str, np.ndarray]:
