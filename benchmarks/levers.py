@@ -12,7 +12,8 @@ as the batch or the networks, cannot share one), so its wall time includes its c
 table: final eval success (IQM over seeds, 95% stratified-bootstrap CI, `hjax.stats`), env steps
 until each seed's eval success first reaches `--target` (IQM [CI]; "never" when a seed does not),
 the run's wall time, and the lever against the base: "better" / "worse" when the two
-final-success CIs are disjoint (a conservative test), else "no clear difference". Writes
+final-success CIs are disjoint (a conservative test), else "no clear difference", and the env
+version it was trained at (marked "not rerun" once the env's version has moved on). Writes
 `benchmarks/results/<name>.{md,json}` (default `levers_<env>`) and `<name>_curves.png`, rewritten
 after every lever, so a stopped run keeps the levers it finished.
 
@@ -222,12 +223,21 @@ def _wall_to_target(r: dict[str, Any]) -> str:
     return f"{wall_at(r['steps_to_target'][0] / r['steps'][0], r['chunk_ends']):,.0f}"
 
 
+def _version_cell(r: dict[str, Any], current: int) -> str:
+    """A lever's env version, saying so when the env has changed since (its figures are then of
+    another task: `--add` trains it again)."""
+    saved = r.get("env_version", 1)
+    return str(saved) if saved == current else f"{saved} (now {current}: not rerun)"
+
+
 def _write(name: str, args: argparse.Namespace, base: hjax.Config, table: dict[str, dict[str, Any]]) -> None:
     """The table from every lever it holds, base first; figures recomputed for `args.target`."""
+    version = runs.env_version(args.env)
     pct = f"{round(100 * args.target)}%"
     headers = ["lever", "changes", "final eval success IQM [95% CI]", "eval success averaged over the run IQM [95% CI]",
                f"env steps to {pct} IQM [95% CI]",
-               f"seeds reaching {pct}", f"wall s to {pct} (compile incl.)", "wall s (compile incl.)", "against base"]
+               f"seeds reaching {pct}", f"wall s to {pct} (compile incl.)", "wall s (compile incl.)", "against base",
+               "env version"]
     order = sorted(table, key=lambda k: (k != "base", list(LEVERS).index(k) if k in LEVERS else len(LEVERS)))
     results = {k: {**table[k], **figures(table[k]["steps"], table[k]["success"], args.target)} for k in order}
     rows = []
@@ -241,7 +251,8 @@ def _write(name: str, args: argparse.Namespace, base: hjax.Config, table: dict[s
                    else "base not yet in the table")
         area = "{:.3f} [{:.3f}, {:.3f}]".format(*r["mean_success"])
         rows.append([lever, changes, f"{point:.3f} [{low:.3f}, {high:.3f}]", area, to_target,
-                     f"{r['seeds_reaching']}/{r['seeds']}", _wall_to_target(r), f"{r['wall_s']:,.0f}", against])
+                     f"{r['seeds_reaching']}/{r['seeds']}", _wall_to_target(r), f"{r['wall_s']:,.0f}", against,
+                     _version_cell(r, version)])
     fig = Figure(figsize=(8, 4.2), layout="constrained")
     ax = fig.subplots()
     for lever, r in results.items():

@@ -248,6 +248,15 @@ def test_levers_wall_to_target_column():
     assert levers._wall_to_target({k: v for k, v in r.items() if k != "chunk_ends"}) == "not recorded"
 
 
+def test_levers_version_column_names_a_lever_of_an_older_env():
+    """A lever trained at another env version than the env's current one is marked as such."""
+    from benchmarks import levers
+
+    assert levers._version_cell({"env_version": 5}, 5) == "5"
+    assert levers._version_cell({"env_version": 4}, 5) == "4 (now 5: not rerun)"
+    assert levers._version_cell({}, 1) == "1"  # a lever saved before versions were kept: version 1
+
+
 def test_levers_table_is_built_by_two_processes_without_training_a_lever_twice(tmp_path, monkeypatch):
     """`--no-base` then `--add`: the second call trains only the base, keeps the first call's
     lever (same config, seeds and env version), and the merged table holds both, base first,
@@ -270,14 +279,14 @@ def test_levers_table_is_built_by_two_processes_without_training_a_lever_twice(t
     assert levers.main([*tiny, "--no-base", "--levers", "replay_k=8"]) == 0
     first = json.loads((tmp_path / "levers_two.json").read_text())
     assert trained == [8.0] and [r[0] for r in first["rows"]] == ["replay_k=8"]
-    assert first["rows"][0][-1] == "base not yet in the table"
+    assert first["rows"][0][-2:] == ["base not yet in the table", "1"]  # point_mass: env version 1
     assert levers.main([*tiny, "--add", "--levers", "replay_k=8"]) == 0
     merged = json.loads((tmp_path / "levers_two.json").read_text())
     assert trained == [8.0, 4.0]  # only the base was trained the second time
     assert [r[0] for r in merged["rows"]] == ["base", "replay_k=8"]
     assert merged["levers"]["replay_k=8"]["success"] == first["levers"]["replay_k=8"]["success"]
     want = levers.verdict(merged["levers"]["replay_k=8"], merged["levers"]["base"])
-    assert merged["rows"][1][-1] == want
+    assert merged["rows"][1][-2] == want
     trained_before = list(trained)
     assert levers.main([*tiny, "--add", "--target", "0.7", "--levers", "replay_k=8"]) == 0  # all kept: rewritten
     assert trained == trained_before
