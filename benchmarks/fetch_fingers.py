@@ -49,6 +49,13 @@ def finger_paths(actions: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray
     return fp.observation_paths(TASK, actions, seed, slice(9, 11))
 
 
+def random_differences(episodes: int, seed: int) -> np.ndarray:
+    """|hjax - Fetch| of each step's finger displacement (m; RANDOM_STEPS, episodes, 2) under the
+    same uniform random finger commands from the same resets, the arm still."""
+    theirs, ours = finger_paths(random_commands(episodes, seed), seed)
+    return np.abs(np.diff(ours, axis=0) - np.diff(theirs, axis=0))
+
+
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.common import markdown_table, write_results
 
@@ -65,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     for t in range(1, OPEN_STEPS + CLOSE_STEPS + 1):
         f, h = theirs[t].mean() * 1000, ours[t].mean() * 1000
         rows.append([t, "+1 (open)" if t <= OPEN_STEPS else "-1 (close)", f"{f:.1f}", f"{h:.1f}", f"{h - f:+.1f}"])
-    r_theirs, r_ours = finger_paths(random_commands(args.episodes, args.seed), args.seed)
-    err = np.abs(np.diff(r_ours, axis=0) - np.diff(r_theirs, axis=0)) * 1000
+    err = random_differences(args.episodes, args.seed) * 1000
     rows.append(["1-20", "uniform random", "", "", f"per-step displacement difference: median {np.median(err):.1f}, "
                  f"95th {np.percentile(err, 95):.1f}, max {err.max():.1f}"])
     print(markdown_table(headers, rows))

@@ -92,11 +92,22 @@ FINGER_BOTTOM = -0.0185  # m, fingertip below the grip point (0.02 - 0.0385)
 FINGER_TOP = 0.0585  # m, finger top above the grip point (0.02 + 0.0385)
 FINGER_TRAVEL = 0.05  # m, each finger's joint range [0, 0.05] (Fetch)
 # Finger actuators: Fetch's kp 30000 squeezes a 5 cm cube with ~700 N, which pushed the fingers
-# ~1 cm into it at these substeps (measured with MuJoCo); kp 2500 squeezes ~60 N, and the
-# armature and damping keep Fetch's closing time of about 0.1 s at this stiffness.
+# ~1 cm into it at these substeps (measured with MuJoCo); kp 2500 squeezes ~60 N.
 FINGER_KP = 2500.0  # N/m (Fetch: 30000)
-FINGER_DAMPING = 160.0  # N s/m (Fetch: 1000)
-FINGER_ARMATURE = 2.5  # kg (Fetch: 100)
+# Pick-and-place's fingers move as Fetch's: its drive (pick_and_place.xml position actuators,
+# kp 30000, ctrlrange 0-0.2; robot.xml fingers of 4 kg on joints of armature 100, damping 1000)
+# with inertia and damping scaled by the same 1/12 as the stiffness: the same motion, a twelfth
+# of the squeeze. Its targets run to 0.2 m, beyond the 5 cm travel (Fetch's ctrl = qpos + action),
+# so +1 opens at full force (benchmarks/results/fetch_fingers.md).
+FINGER_SCALE = 30000.0 / FINGER_KP
+FINGER_DAMPING = 1000.0 / FINGER_SCALE  # N s/m
+FINGER_INERTIA = (100.0 + 4.0) / FINGER_SCALE  # kg, armature + finger mass
+FINGER_CTRL_MAX = 0.2  # m, Fetch's ctrlrange
+FINGER_SOLREFLIMIT, FINGER_SOLIMPLIMIT = "0.01 1", "0.99 0.999 0.01"  # Fetch's finger joint limits
+# Reach, push and slide hold their fingers closed (Fetch's have no finger actuators there): they
+# keep env version 4's slower drive (targets within the travel), under which they never move.
+HELD_FINGER_DAMPING = 160.0  # N s/m
+HELD_FINGER_ARMATURE = 2.5  # kg
 FINGER_MASS = 0.1  # kg (Fetch's 4 kg fingers ride on a 7-DoF arm; here they ride on the gripper)
 
 # The gripper body and its drive (see the module docstring).
@@ -162,6 +173,12 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
     slide = task == "slide"
     table_friction = SLIDE_FRICTION if slide else FRICTION
     r = FINGER_RADIUS
+    if task == "pick_and_place":  # Fetch's finger drive, scaled (see FINGER_SCALE)
+        damping, armature, ctrl_max = FINGER_DAMPING, FINGER_INERTIA - FINGER_MASS, FINGER_CTRL_MAX
+        limit = f' solreflimit="{FINGER_SOLREFLIMIT}" solimplimit="{FINGER_SOLIMPLIMIT}"'
+    else:  # held closed: env version 4's drive
+        damping, armature, ctrl_max = HELD_FINGER_DAMPING, HELD_FINGER_ARMATURE, FINGER_TRAVEL
+        limit = ""
     if task == "reach":
         obj = ""
     else:
@@ -192,7 +209,7 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
     fingers = "\n".join(f"""
       <body name="finger_{side}" pos="0 {sign * r} 0" gravcomp="1">
         <joint name="finger_{side}" type="slide" axis="0 {sign} 0" range="0 {FINGER_TRAVEL}"
-               damping="{FINGER_DAMPING}" armature="{FINGER_ARMATURE}"/>
+               damping="{damping:.6g}" armature="{armature:.6g}"{limit}/>
         <inertial pos="0 0 0" mass="{FINGER_MASS}" diaginertia="1e-4 1e-4 1e-4"/>
         {finger_geoms(side)}
       </body>""" for side, sign in (("l", -1), ("r", 1)))
@@ -201,7 +218,7 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
         + (f' range="{Z_MIN} {Z_MAX}"' if a == "z" else "") + "/>"
         for a, axis in (("x", "1 0 0"), ("y", "0 1 0"), ("z", "0 0 1")))
     finger_actuators = "\n".join(
-        f'<position name="finger_{s}" joint="finger_{s}" kp="{FINGER_KP}" ctrlrange="0 {FINGER_TRAVEL}"/>'
+        f'<position name="finger_{s}" joint="finger_{s}" kp="{FINGER_KP}" ctrlrange="0 {ctrl_max}"/>'
         for s in "lr")
     return f"""
 <mujoco model="hjax_gripper_{task}">
@@ -277,8 +294,8 @@ class GripperEnv(GoalEnv):
     position to give its position target for this step (Fetch resets its mocap target to the
     gripper before adding the action the same way; the target's z is kept within the joint's
     limits); `action[3]` moves each finger's position target to `finger + action[3]` clipped to
-    [0, 0.05] m, so +1 opens fully and -1 closes (Fetch's `ctrl = qpos + action` on fingers of
-    the same travel). Tasks with blocked fingers (reach, push, slide) ignore `action[3]` and
+    [0, 0.2] m, so +1 opens at full force and -1 closes (Fetch's `ctrl = qpos + action` within
+    its ctrlrange, on fingers of the same 5 cm travel). Tasks with blocked fingers (reach, push, slide) ignore `action[3]` and
     hold the fingers closed, as Fetch does.
 
     Subclasses set `TASK` and implement `_sample_start`.
@@ -379,7 +396,7 @@ class GripperEnv(GoalEnv):
         offset = target - self.reach_center
         norm = jnp.linalg.norm(offset)
         target = self.reach_center + offset * jnp.minimum(1.0, REACH_RADIUS / jnp.maximum(norm, 1e-6))
-        fingers = jnp.clip(qpos[FINGERS] + a[3], 0.0, FINGER_TRAVEL)
+        fingers = jnp.clip(qpos[FINGERS] + a[3], 0.0, FINGER_CTRL_MAX)
         if self.BLOCK_FINGERS:
             fingers = jnp.zeros(2, jnp.float32)
         return jnp.concatenate([target, fingers])
@@ -613,6 +630,9 @@ class GripperPickAndPlace(GripperEnv):
 
     TASK = "pick_and_place"
     BLOCK_FINGERS = False
+    # 5: Fetch's finger drive (targets to 0.2 m, its inertia and damping scaled with the stiffness;
+    # hjax 0.6); the other tasks hold their fingers closed and stay at 4.
+    VERSION = 5
     # A grasped start (`grasped_start_prob`): where the scripted controller's grasp settles
     # (`pick_and_place_policy` from reset, then held): the grip point 7 mm above the cube's
     # centre, each finger 24.5 mm out (the cube's half-size less 0.5 mm of soft contact).

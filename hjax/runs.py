@@ -103,7 +103,10 @@ ENV_CHANGES = {("gripper", 2): "hjax 0.3 moved the gripper tasks' observations a
                ("gripper", 3): "hjax 0.4 gave the gripper tasks Fetch's table edges, the arm's reach, slide's "
                                "cylinder puck and Fetch's finger friction",
                ("gripper", 4): "hjax 0.5 drives the gripper through a mocap constraint as Fetch does, not position "
-                               "actuators (the same actions move it differently in contact)"}
+                               "actuators (the same actions move it differently in contact)",
+               ("gripper_pick_and_place", 5): "hjax 0.6 drives pick-and-place's fingers as Fetch's (targets up to "
+                                              "0.2 m, Fetch's inertia and damping scaled with the stiffness: they "
+                                              "open and close about twice as fast)"}
 
 
 def check_env_version(run_dir: str | Path, config: Config) -> None:

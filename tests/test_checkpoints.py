@@ -190,3 +190,22 @@ def test_a_run_of_another_env_version_is_refused_before_anything_is_built(tmp_pa
     with pytest.raises(runs.CheckpointError, match=r"version 3 \(hjax 0\.4\.0\).* has version 4: hjax 0\.5 drives") as info:
         loading.load_run(run)
     assert "0.3 moved" not in str(info.value) and "0.4 gave" not in str(info.value)
+
+
+def test_a_pick_and_place_run_from_before_fetchs_finger_drive_is_refused(tmp_path):
+    """Pick-and-place alone moved to version 5 (hjax 0.6, Fetch's finger drive): its version-4
+    runs are refused naming that change only; push's version-4 runs still load their config."""
+    assert runs.env_version("gripper_pick_and_place") == 5 and runs.env_version("gripper_push") == 4
+    run = tmp_path / "pick"
+    run.mkdir()
+    cfg = hjax.Config(env="gripper_pick_and_place", num_envs=8, hidden_sizes=(16,))
+    runs.save_config(run, cfg, None)
+    payload = json.loads((run / "config.json").read_text())
+    payload.update(env_version=4, hjax_version="0.5.0")
+    (run / "config.json").write_text(json.dumps(payload))
+    with pytest.raises(runs.CheckpointError, match=r"version 4 \(hjax 0\.5\.0\).* has version 5: hjax 0\.6 drives "
+                                                   r"pick-and-place's fingers as Fetch's") as info:
+        loading.load_run(run)
+    assert "0.5 drives the gripper" not in str(info.value)
+    push = hjax.Config(env="gripper_push", num_envs=8, hidden_sizes=(16,))
+    runs.check_env_version(run, push)  # the same saved version 4 is push's current one: no error

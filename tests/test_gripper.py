@@ -261,10 +261,15 @@ def test_blocked_fingers_ignore_the_finger_command():
     for cmd in (-1.0, 0.0, 1.0):
         ctrl = np.asarray(env.ctrl(q, np.array([1.0, -0.5, 2.0, cmd])))
         np.testing.assert_allclose(ctrl, [0.05, -0.025, min(env.gripper_start[2] + 0.05, g.Z_MAX), 0, 0], atol=1e-7)
+    # Pick-and-place: Fetch's ctrl = qpos + action within its ctrlrange 0-0.2 (pick_and_place.xml),
+    # so +1 drives the closed fingers toward 0.2 m, beyond their 5 cm travel.
     pick = envs.make("gripper_pick_and_place")
     q = np.asarray(pick.start_qpos(jnp.array([0.1, 0.0])))
     np.testing.assert_allclose(np.asarray(pick.ctrl(q, np.array([0, 0, -9.0, 1.0])))[2:],
-                               [pick.gripper_start[2] - 0.05, g.FINGER_TRAVEL, g.FINGER_TRAVEL], atol=1e-7)
+                               [pick.gripper_start[2] - 0.05, 0.2, 0.2], atol=1e-7)
+    q = q.copy()
+    q[3:5] = 0.03
+    np.testing.assert_allclose(np.asarray(pick.ctrl(q, np.array([0, 0, 0, -0.01])))[3:], [0.02, 0.02], atol=1e-7)
 
 
 def test_validation_errors():

@@ -50,7 +50,8 @@ def test_every_headline_number_is_in_its_results_file():
 def test_gripper_rows_come_from_the_learning_file_of_the_current_env_version(tmp_path, monkeypatch):
     """A gripper row shows a `gripper_learning_TASK.json` measured at the current env version,
     and no figure from a missing or older file."""
-    version = docs_results.GripperEnv.VERSION
+    version = docs_results.env_version("gripper_push")
+    assert docs_results.env_version("gripper_slide") == version
     summary = [{"her_strategy": "future", "final_success_iqm": 0.987, "seeds": 3, "seeds_reaching_90": 3,
                 "steps_to_90_iqm": 345600.0, "wall_s_to_90": 1234.5},
                {"her_strategy": "none", "final_success_iqm": 0.071, "seeds": 3, "seeds_reaching_90": 0,
@@ -65,6 +66,14 @@ def test_gripper_rows_come_from_the_learning_file_of_the_current_env_version(tmp
     for task in ("gripper_slide", "gripper_reach"):  # an older version; no file
         row = docs_results.gripper_row(task)
         assert f"not rerun at env version {version}" in row and "0.987" not in row
+    # Each task has its own version: pick-and-place's moved past the others' (its finger drive).
+    pick = docs_results.env_version("gripper_pick_and_place")
+    assert pick == version + 1
+    for saved, shown in ((version, False), (pick, True)):
+        (tmp_path / "gripper_learning_gripper_pick_and_place.json").write_text(
+            json.dumps({"env_version": saved, "summary": summary}))
+        row = docs_results.gripper_row("gripper_pick_and_place")
+        assert ("0.987" in row) == shown and (f"not rerun at env version {pick}" in row) != shown
     summary[0].update(seeds_reaching_90=2)  # a seed short of 90%: no time to 90% is claimed
     (tmp_path / "gripper_learning_gripper_push.json").write_text(json.dumps({"env_version": version,
                                                                              "summary": summary}))
