@@ -27,7 +27,7 @@ import numpy as np
 from hjax.envs import gripper as g
 from scipy import stats
 
-from hjax import envs, fetch
+from hjax import envs, fetch, runs
 
 # Tolerances of the parity table (issue 24).
 KS_P_MIN = 1e-3  # per coordinate, two-sample KS p-value
@@ -552,7 +552,7 @@ def main() -> None:
     write_results(args.name, headers, rows, extra={**extra, "reference_versions": versions},
                   notes=f"Reference: Gymnasium-Robotics {versions['gymnasium_robotics']} (Fetch*-v4), MuJoCo "
                         f"{versions['mujoco']} C engine, in its own virtual environment (hjax.fetch); hjax's gripper "
-                        "env versions: " + ", ".join(f"{t} {envs.make(t).VERSION}" for t in fetch.TASKS) + ".")
+                        "env versions: " + ", ".join(f"{t} {runs.env_version(t)}" for t in fetch.TASKS) + ".")
 
 
 if __name__ == "__main__":
