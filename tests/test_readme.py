@@ -171,3 +171,20 @@ def test_the_readme_pick_and_place_sentence_quotes_its_files():
     assert rows["in the air"][2] == air
     (row,) = json.loads((results / "fetch_crossplay_pick_and_place_grasped.json").read_text())["rows"]
     assert row[3] == fetch
+
+
+def test_the_readme_slide_sentence_quotes_its_file():
+    """"Slide with the same SAC: 0.820 after 1.02M env steps per seed, every seed past 70%": the
+    slide levers table's base row (final IQM, budget, every seed at its 70% target)."""
+    import json
+    import re
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    final, budget = re.search(r"Slide with the same SAC: (\d\.\d+) after (\d\.\d+)M env steps per seed, every seed "
+                              r"past 70%", text).groups()
+    data = json.loads((ROOT / "benchmarks" / "results" / "levers_gripper_slide_sac.json").read_text())
+    base = data["levers"]["base"]
+    assert data["target"] == 0.7 and base["config"]["algorithm"] == "sac"
+    assert f"{base['final_success'][0]:.3f}" == final
+    assert f"{base['steps'][-1] / 1e6:.2f}" == budget
+    assert base["seeds_reaching"] == base["seeds"] == 3
