@@ -9,6 +9,10 @@ hold the arm still and command the fingers only: 6 steps of +1 (open), then 10 o
 then uniform random finger commands for 20 steps. The table gives each side's finger opening
 (Fetch's observation entries 9 and 10, m from closed, both fingers alike) per step of the open /
 close sequence, and the per-step difference of finger displacement under the random commands.
+Then the grasp on the table: fingers opened, the gripper lowered onto the table (at least 10 cm
+from the cube, so it meets only the table), then 10 steps of -1 on the fingers while it keeps
+pressing down (z -1) or rests (z 0): pressed, the table's friction on the fingertips holds them
+nearly open on Fetch (env version 5, without fingertip-table contacts, closed them in 3 steps).
 A policy trained on one side that opens or closes in time for a grasp there meets fingers of
 another speed on the other. Host script; not jittable.
 """
@@ -25,6 +29,7 @@ from hjax import envs
 TASK = "gripper_pick_and_place"
 OPEN_STEPS, CLOSE_STEPS = 6, 10
 RANDOM_STEPS = 20
+PRESS_OPEN_STEPS, PRESS_DOWN_STEPS, PRESS_CLOSE_STEPS = 3, 7, 10
 
 
 def open_close_commands(episodes: int) -> np.ndarray:
@@ -40,6 +45,24 @@ def random_commands(episodes: int, seed: int) -> np.ndarray:
     actions = np.zeros((RANDOM_STEPS, episodes, 4))
     actions[:, :, 3] = np.random.default_rng(seed).uniform(-1, 1, (RANDOM_STEPS, episodes))
     return actions
+
+
+def pressed_commands(episodes: int, z: float) -> np.ndarray:
+    """Actions (PRESS_OPEN_STEPS + PRESS_DOWN_STEPS + PRESS_CLOSE_STEPS, episodes, 4): open the
+    fingers, lower the gripper onto the table (z -1, fingers open), then close them while the z
+    command is `z` (-1: pressing on the table; 0: resting there)."""
+    down, close = PRESS_OPEN_STEPS + PRESS_DOWN_STEPS, PRESS_CLOSE_STEPS
+    actions = np.zeros((down + close, episodes, 4))
+    actions[:down, :, 3], actions[PRESS_OPEN_STEPS:down, :, 2] = 1.0, -1.0
+    actions[down:, :, 2], actions[down:, :, 3] = z, -1.0
+    return actions
+
+
+def pressed_paths(episodes: int, seed: int, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """The grip point's height and both fingers (T + 1, n, 3: Fetch's observation entries 2, 9,
+    10) under `pressed_commands(episodes, z)` from the same resets: (Fetch, hjax)."""
+    theirs, ours = fp.observation_paths(TASK, pressed_commands(episodes, z), seed, slice(0, 11))
+    return theirs[..., [2, 9, 10]], ours[..., [2, 9, 10]]
 
 
 def finger_paths(actions: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -75,11 +98,24 @@ def main(argv: list[str] | None = None) -> int:
     err = random_differences(args.episodes, args.seed) * 1000
     rows.append(["1-20", "uniform random", "", "", f"per-step displacement difference: median {np.median(err):.1f}, "
                  f"95th {np.percentile(err, 95):.1f}, max {err.max():.1f}"])
+    pressed = {}
+    for z, what in ((-1.0, "pressing on the table (z -1)"), (0.0, "resting on the table (z 0)")):
+        theirs_p, ours_p = pressed_paths(args.episodes, args.seed, z)
+        pressed[z] = {"fetch": theirs_p.mean(axis=1).tolist(), "hjax": ours_p.mean(axis=1).tolist()}
+        start = PRESS_OPEN_STEPS + PRESS_DOWN_STEPS
+        for t in (start, start + 1, start + 2, start + 3, start + PRESS_CLOSE_STEPS):
+            f, h = theirs_p[t, :, 1:].mean() * 1000, ours_p[t, :, 1:].mean() * 1000
+            rows.append([f"{t}", f"-1 (close) {what}; grip z Fetch {theirs_p[t, :, 0].mean():.4f}, hjax "
+                         f"{ours_p[t, :, 0].mean():.4f} m" if t > start else f"gripper lowered, fingers open; {what}",
+                         f"{f:.1f}", f"{h:.1f}", f"{h - f:+.1f}"])
     print(markdown_table(headers, rows))
     write_results("fetch_fingers", headers, rows,
                   extra={"open_close": {"fetch": theirs.tolist(), "hjax": ours.tolist()},
+                         "pressed_mean_over_episodes": {"z=-1": pressed[-1.0], "z=0": pressed[0.0]},
                          "random_err_mm": [float(np.median(err)), float(np.percentile(err, 95)), float(err.max())]},
-                  notes=f"{args.episodes} episodes per side from the same resets, the arm still (zero displacement). "
+                  notes=f"{args.episodes} episodes per side from the same resets, the arm still (zero displacement) but "
+                        "in the grasp on the table (the last rows: the gripper lowered onto the table, mean over "
+                        "episodes and fingers). "
                         "The reference: Gymnasium-Robotics 1.4.2 FetchPickAndPlace-v4 on MuJoCo's C engine, in its "
                         "own virtual environment (hjax.fetch); hjax's gripper env version "
                         f"{envs.make(TASK).VERSION}.")

@@ -59,6 +59,8 @@ LEVERS: Mapping[str, Any] = {
     "random_action_prob=0.1": lambda c: {"random_action_prob": 0.1},
     "target_noise_clip=0.2": lambda c: {"target_noise_clip": 0.2},
     "sac": lambda c: {"algorithm": "sac"},
+    # the central experiment's control: the same run without relabeling (issue 25's chance level).
+    "without HER": lambda c: {"her_strategy": "none"},
     # pick-and-place only: half the training episodes start with the cube grasped (HER's trick).
     "grasped_start=0.5": lambda c: {"env_kwargs": {**c.env_kwargs, "grasped_start_prob": 0.5}},
     # ... and without HER: what the grasped starts alone give (the central experiment's control).

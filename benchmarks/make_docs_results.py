@@ -49,7 +49,7 @@ PAGE_TABLES = (
     ("SAC on gripper_slide, to 70% (issue 25)", "levers_gripper_slide_sac"),
     ("gripper_pick_and_place success by goal height (SAC, one seed, 768k env steps, env version 4)",
      "goal_height_split_pnp_sac"),
-    ("gripper_pick_and_place success by goal height (SAC + grasped starts, one seed, 1.28M env steps, env version 5)",
+    ("gripper_pick_and_place success by goal height (SAC + grasped starts, one seed, 1.28M env steps, env version 6)",
      "goal_height_split_pnp_sac_grasped"),
     ("The same policy on FetchPickAndPlace-v4, by goal height", "goal_height_split_pnp_sac_grasped_fetch"),
     ("Cross-play of that policy on FetchPickAndPlace-v4", "fetch_crossplay_pick_and_place_grasped"),

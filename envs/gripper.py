@@ -23,9 +23,12 @@ travel slide along the gripper's y axis, driven by position actuators and couple
 constraint (a parallel gripper: a shoved cube cannot push one finger open); the object has a
 free joint.
 
-Contacts: only the pairs the tasks need (fingers-object and object-table). The gripper cannot
-reach the table: its z joint is limited so the fingertips stay 1 mm above it, so gripper-table
-contacts are never needed. Fingers never touch each other (Fetch excludes that pair too).
+Contacts: only the pairs the tasks need (fingers-object and object-table, and in pick-and-place
+fingertips-table). In reach, push and slide the gripper cannot reach the table: its z joint is
+limited so the fingertips stay 1 mm above it. In pick-and-place, as in Fetch, the gripper can
+press its fingertips into the table, whose friction then slows closing fingers (a grasp made
+there closes about 0.6 mm a step in both; `benchmarks/fetch_fingers.py`). Fingers never touch
+each other (Fetch excludes that pair too).
 
 Fetch's world frame. Observations and goals are in the frame and units of Gymnasium-Robotics'
 Fetch envs (table top at z = 0.4 m, the gripper starting where Fetch's does, finger order (r, l),
@@ -106,6 +109,13 @@ FINGER_CTRL_MAX = 0.2  # m, Fetch's ctrlrange
 FINGER_SOLREFLIMIT, FINGER_SOLIMPLIMIT = "0.01 1", "0.99 0.999 0.01"  # Fetch's finger joint limits
 # Reach, push and slide hold their fingers closed (Fetch's have no finger actuators there): they
 # keep env version 4's slower drive (targets within the travel), under which they never move.
+# Pick-and-place's fingertips meet the table (Fetch's do: its gripper can press them into it and
+# their friction there slows a closing grasp). Reach, push and slide keep version 4's stop.
+# MuJoCo's default contact softness, as Fetch's (a stiffer one closed the fingers faster than
+# Fetch's when the gripper rests on the table).
+FINGER_TABLE_FRICTION = 1.0  # Fetch: finger 1, table 1
+FINGER_TABLE_SOLREF = "0.02 1"
+FINGER_TABLE_SOLIMP = "0.98 0.99 0.001"
 HELD_FINGER_DAMPING = 160.0  # N s/m
 HELD_FINGER_ARMATURE = 2.5  # kg
 FINGER_MASS = 0.1  # kg (Fetch's 4 kg fingers ride on a 7-DoF arm; here they ride on the gripper)
@@ -120,6 +130,9 @@ GRIP_SOLIMP = "0.9 0.95 0.001"  # Fetch's mocap weld (shared.xml)
 # hjax 0.4's position actuators (64 episodes x 20 steps; benchmarks/fetch_parity.py).
 GRIP_DAMPING = 100.0
 Z_MIN = -FINGER_BOTTOM + 0.001  # the grip point's lowest height: fingertips 1 mm above the table
+# With fingertip-table contacts (pick-and-place), the table stops the gripper; its joint stops
+# only a gripper pressed 1 cm into it, and its target may lie up to a step below that.
+Z_MIN_CONTACT = -FINGER_BOTTOM - 0.01
 Z_MAX = 0.6  # m, above every goal (Fetch's air goals reach 0.45 m above the object's rest)
 # The region Fetch's arm reaches with the gripper pointing down: a ball, fitted to where
 # Gymnasium-Robotics' FetchReach-v4 grip point stops when its mocap is driven toward 1,568
@@ -173,9 +186,16 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
     slide = task == "slide"
     table_friction = SLIDE_FRICTION if slide else FRICTION
     r = FINGER_RADIUS
+    table_contact = task == "pick_and_place"
+    z_min = Z_MIN_CONTACT if table_contact else Z_MIN
+    contacts = ""
     if task == "pick_and_place":  # Fetch's finger drive, scaled (see FINGER_SCALE)
         damping, armature, ctrl_max = FINGER_DAMPING, FINGER_INERTIA - FINGER_MASS, FINGER_CTRL_MAX
         limit = f' solreflimit="{FINGER_SOLREFLIMIT}" solimplimit="{FINGER_SOLIMPLIMIT}"'
+        f = FINGER_TABLE_FRICTION
+        contacts = "<contact>" + "".join(
+            f'<pair geom1="fingertip_{side}" geom2="table" condim="3" friction="{f} {f} 0.005 0.0001 0.0001" '
+            f'solref="{FINGER_TABLE_SOLREF}" solimp="{FINGER_TABLE_SOLIMP}"/>' for side in "lr") + "</contact>"
     else:  # held closed: env version 4's drive
         damping, armature, ctrl_max = HELD_FINGER_DAMPING, HELD_FINGER_ARMATURE, FINGER_TRAVEL
         limit = ""
@@ -206,16 +226,22 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
         finger_geoms = lambda side: (  # noqa: E731
             f'<geom name="finger_{side}" type="box" pos="0 0 {(FINGER_BOTTOM + FINGER_TOP) / 2}" '
             f'size="{FINGER_HALF_WIDTH} {r} {(FINGER_TOP - FINGER_BOTTOM) / 2}" {finger_geom}/>')
+    # One sphere at each fingertip meets the table (pick-and-place): the gripper cannot turn, so
+    # one contact point per finger carries the same normal and friction forces as a box face's
+    # four, at a quarter of the contacts (benchmarks/results/gripper_speed.md).
+    fingertip = lambda side: (  # noqa: E731
+        f'\n        <geom name="fingertip_{side}" type="sphere" size="{r}" pos="0 0 {FINGER_BOTTOM + r}" '
+        'group="3"/>' if table_contact else "")
     fingers = "\n".join(f"""
       <body name="finger_{side}" pos="0 {sign * r} 0" gravcomp="1">
         <joint name="finger_{side}" type="slide" axis="0 {sign} 0" range="0 {FINGER_TRAVEL}"
                damping="{damping:.6g}" armature="{armature:.6g}"{limit}/>
         <inertial pos="0 0 0" mass="{FINGER_MASS}" diaginertia="1e-4 1e-4 1e-4"/>
-        {finger_geoms(side)}
+        {finger_geoms(side)}{fingertip(side)}
       </body>""" for side, sign in (("l", -1), ("r", 1)))
     grip_joints = "\n".join(
         f'<joint name="grip_{a}" type="slide" axis="{axis}" damping="{GRIP_DAMPING:.6g}"'
-        + (f' range="{Z_MIN} {Z_MAX}"' if a == "z" else "") + "/>"
+        + (f' range="{z_min} {Z_MAX}"' if a == "z" else "") + "/>"
         for a, axis in (("x", "1 0 0"), ("y", "0 1 0"), ("z", "0 0 1")))
     finger_actuators = "\n".join(
         f'<position name="finger_{s}" joint="finger_{s}" kp="{FINGER_KP}" ctrlrange="0 {ctrl_max}"/>'
@@ -248,6 +274,7 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
   <actuator>
     {finger_actuators}
   </actuator>
+  {contacts}
 </mujoco>
 """
 
@@ -389,7 +416,8 @@ class GripperEnv(GoalEnv):
         body's position, 3) and the fingers' actuator targets (2); works on NumPy too (the MuJoCo
         C fidelity check calls it), so it uses only jnp functions that accept both."""
         a = jnp.clip(jnp.asarray(action, jnp.float32), -1.0, 1.0)
-        lo = jnp.array([-WORKSPACE_XY, -WORKSPACE_XY, Z_MIN], jnp.float32)
+        z_lo = Z_MIN_CONTACT - MAX_DISPLACEMENT if self.TASK == "pick_and_place" else Z_MIN
+        lo = jnp.array([-WORKSPACE_XY, -WORKSPACE_XY, z_lo], jnp.float32)
         hi = jnp.array([WORKSPACE_XY, WORKSPACE_XY, Z_MAX], jnp.float32)
         target = jnp.clip(qpos[GRIP] + MAX_DISPLACEMENT * a[:3], lo, hi)
         # Inside the arm's reach: pulled back toward the ball's centre onto its surface.
@@ -632,7 +660,9 @@ class GripperPickAndPlace(GripperEnv):
     BLOCK_FINGERS = False
     # 5: Fetch's finger drive (targets to 0.2 m, its inertia and damping scaled with the stiffness;
     # hjax 0.6); the other tasks hold their fingers closed and stay at 4.
-    VERSION = 5
+    # 6: fingertip-table contacts, so a gripper pressed on the table drags its closing fingers as
+    # Fetch's does (hjax 0.7).
+    VERSION = 6
     # A grasped start (`grasped_start_prob`): where the scripted controller's grasp settles
     # (`pick_and_place_policy` from reset, then held): the grip point 7 mm above the cube's
     # centre, each finger 24.5 mm out (the cube's half-size less 0.5 mm of soft contact).

@@ -106,7 +106,9 @@ ENV_CHANGES = {("gripper", 2): "hjax 0.3 moved the gripper tasks' observations a
                                "actuators (the same actions move it differently in contact)",
                ("gripper_pick_and_place", 5): "hjax 0.6 drives pick-and-place's fingers as Fetch's (targets up to "
                                               "0.2 m, Fetch's inertia and damping scaled with the stiffness: they "
-                                              "open and close about twice as fast)"}
+                                              "open and close about twice as fast)",
+               ("gripper_pick_and_place", 6): "hjax 0.7 lets pick-and-place's fingertips meet the table (a "
+                                              "gripper pressed on it drags its closing fingers, as Fetch's)"}
 
 
 def check_env_version(run_dir: str | Path, config: Config) -> None:

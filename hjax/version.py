@@ -1,3 +1,3 @@
 """The hjax version (its own module so that run files can record it without importing the package)."""
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"

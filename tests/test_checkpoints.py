@@ -193,9 +193,10 @@ def test_a_run_of_another_env_version_is_refused_before_anything_is_built(tmp_pa
 
 
 def test_a_pick_and_place_run_from_before_fetchs_finger_drive_is_refused(tmp_path):
-    """Pick-and-place alone moved to version 5 (hjax 0.6, Fetch's finger drive): its version-4
-    runs are refused naming that change only; push's version-4 runs still load their config."""
-    assert runs.env_version("gripper_pick_and_place") == 5 and runs.env_version("gripper_push") == 4
+    """Pick-and-place alone moved to version 5 (hjax 0.6, Fetch's finger drive) and 6 (hjax 0.7,
+    fingertips on the table): its version-4 runs are refused naming both changes, its version-5
+    runs naming the last only; push's version-4 runs still load their config."""
+    assert runs.env_version("gripper_pick_and_place") == 6 and runs.env_version("gripper_push") == 4
     run = tmp_path / "pick"
     run.mkdir()
     cfg = hjax.Config(env="gripper_pick_and_place", num_envs=8, hidden_sizes=(16,))
@@ -203,9 +204,17 @@ def test_a_pick_and_place_run_from_before_fetchs_finger_drive_is_refused(tmp_pat
     payload = json.loads((run / "config.json").read_text())
     payload.update(env_version=4, hjax_version="0.5.0")
     (run / "config.json").write_text(json.dumps(payload))
-    with pytest.raises(runs.CheckpointError, match=r"version 4 \(hjax 0\.5\.0\).* has version 5: hjax 0\.6 drives "
+    with pytest.raises(runs.CheckpointError, match=r"version 4 \(hjax 0\.5\.0\).* has version 6: hjax 0\.6 drives "
                                                    r"pick-and-place's fingers as Fetch's") as info:
         loading.load_run(run)
-    assert "0.5 drives the gripper" not in str(info.value)
+    assert "0.5 drives the gripper" not in str(info.value) and "0.7 lets" in str(info.value)
+    payload.update(env_version=5, hjax_version="0.6.0")
+    (run / "config.json").write_text(json.dumps(payload))
+    with pytest.raises(runs.CheckpointError, match=r"version 5 \(hjax 0\.6\.0\).* has version 6: hjax 0\.7 lets "
+                                                   r"pick-and-place's fingertips meet the table") as info:
+        loading.load_run(run)
+    assert "0.6 drives" not in str(info.value)
+    payload.update(env_version=4, hjax_version="0.5.0")
+    (run / "config.json").write_text(json.dumps(payload))
     push = hjax.Config(env="gripper_push", num_envs=8, hidden_sizes=(16,))
     runs.check_env_version(run, push)  # the same saved version 4 is push's current one: no error

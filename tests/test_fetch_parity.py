@@ -214,3 +214,24 @@ def test_fingers_move_as_fetchs():
     assert np.abs(ours - theirs).max() < 0.006, np.abs(ours - theirs).max(axis=(1, 2))
     err = ff.random_differences(4, seed=511)
     assert np.percentile(err, 95) < fp.STEP_MM / 1000, np.percentile(err, 95)
+
+
+def test_pressed_fingers_close_as_fetchs():
+    """benchmarks.fetch_fingers' grasp on the table: fingers opened, the gripper lowered onto the
+    table away from the cube, then 10 steps of -1 on the fingers. Pressing down (z -1), Fetch's
+    fingertips drag on its table and stay over 40 mm open; hjax's follow within 3 mm at every
+    step (env version 5, whose fingertips never met the table, closed them in 3 steps), the grip
+    point pressed within 4 mm of Fetch's height. Resting there (z 0) both close fully and each
+    step is within 7 mm of Fetch's (6.3 mm at most, on the third closing step)."""
+    from benchmarks import fetch_fingers as ff
+
+    start = ff.PRESS_OPEN_STEPS + ff.PRESS_DOWN_STEPS
+    theirs, ours = ff.pressed_paths(2, seed=512, z=-1.0)
+    assert theirs[-1, :, 1:].min() > 0.040, theirs[-1, :, 1:]
+    assert np.abs(ours[start:, :, 1:] - theirs[start:, :, 1:]).max() < 0.003
+    assert np.abs(ours[start:, :, 0] - theirs[start:, :, 0]).max() < 0.004
+    assert ours[start:, :, 0].max() < g.TABLE_TOP - g.FINGER_BOTTOM  # the fingertips are in the table
+    theirs, ours = ff.pressed_paths(2, seed=512, z=0.0)
+    for side in (theirs, ours):
+        assert np.abs(side[-1, :, 1:]).max() < 0.002, side[-1, :, 1:]
+    assert np.abs(ours[start:, :, 1:] - theirs[start:, :, 1:]).max() < 0.007

@@ -99,7 +99,10 @@ def test_random_actions_keep_the_object_on_the_table(name):
     than Fetch's does nor flies off. The gripper's drive is a constraint, as Fetch's mocap weld,
     so fingers pressing on the object's top edge drive it into the soft table contact: on
     FetchPush-v4 under random actions (256 episodes, `hjax.fetch`) the cube's lowest corner went
-    2.7 cm below the table at worst, and below 0.8 mm in 1% of the steps (measured)."""
+    2.7 cm below the table at worst, and below 0.8 mm in 1% of the steps (measured). Pick-and-place's
+    gripper presses its fingertips into the table too (env version 6), so it drives the cube deeper:
+    3.7 cm here at worst; FetchPickAndPlace-v4, 256 random episodes from seed 2000, counting only
+    cubes whose centre is still above the table's height: 5.2 cm at worst, 1% below 2.2 mm."""
     run = compiled(name)
     s0 = run.reset(jax.random.PRNGKey(112))
     _, states = run.rollout(s0, jax.random.PRNGKey(113), run.zeros(), 1.0)
@@ -115,12 +118,18 @@ def test_random_actions_keep_the_object_on_the_table(name):
         assert z.min() > g.PUCK_HALF_HEIGHT - 0.015 and z.max() < 0.3
     else:
         low = _lowest_corner(q)
-        assert low.min() > -0.03 and np.percentile(low, 1) > -0.003, (low.min(), np.percentile(low, 1))
+        assert low.min() > (-0.05 if name == "gripper_pick_and_place" else -0.03) and np.percentile(low, 1) > -0.003, (low.min(), np.percentile(low, 1))
         assert z.max() < 0.3
     moved = np.linalg.norm(q[-1, :, g.OBJECT_POS] - np.asarray(s0.pipeline_state.qpos)[:, g.OBJECT_POS], axis=-1)
     assert (moved > 0.01).any()  # random actions do hit the object sometimes
     grip_z = q[..., 2]
-    assert grip_z.min() >= g.Z_MIN - 1e-3  # the fingertips never reach the table
+    if name == "gripper_pick_and_place":
+        # Its fingertips meet the table and are pressed into it (FetchPickAndPlace-v4's too, the same
+        # 256 random episodes: grip point below 0.4167 m, 1.8 mm in, in 1% of the steps), the table's
+        # soft contact holding them within 1.2 cm (1 cm at worst here).
+        assert grip_z.min() > -g.FINGER_BOTTOM - 0.012 and (grip_z < g.Z_MIN - 1e-3).any(), grip_z.min()
+    else:
+        assert grip_z.min() >= g.Z_MIN - 1e-3  # the fingertips never reach the table
 
 
 @pytest.mark.parametrize("name", ("gripper_push", "gripper_pick_and_place"))
