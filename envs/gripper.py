@@ -228,7 +228,7 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
             f'size="{FINGER_HALF_WIDTH} {r} {(FINGER_TOP - FINGER_BOTTOM) / 2}" {finger_geom}/>')
     # One sphere at each fingertip meets the table (pick-and-place): the gripper cannot turn, so
     # one contact point per finger carries the same normal and friction forces as a box face's
-    # four, at a quarter of the contacts (benchmarks/results/gripper_speed.md).
+    # four, at a quarter of the contacts (benchmarks/results/gripper_speed_pick_and_place.md).
     fingertip = lambda side: (  # noqa: E731
         f'\n        <geom name="fingertip_{side}" type="sphere" size="{r}" pos="0 0 {FINGER_BOTTOM + r}" '
         'group="3"/>' if table_contact else "")

@@ -66,9 +66,9 @@ def test_gripper_rows_come_from_the_learning_file_of_the_current_env_version(tmp
     for task in ("gripper_slide", "gripper_reach"):  # an older version; no file
         row = docs_results.gripper_row(task)
         assert f"not rerun at env version {version}" in row and "0.987" not in row
-    # Each task has its own version: pick-and-place's moved past the others' (its finger drive).
+    # Each task has its own version: pick-and-place's moved past the others' (its fingers).
     pick = docs_results.env_version("gripper_pick_and_place")
-    assert pick == version + 1
+    assert pick == version + 2
     for saved, shown in ((version, False), (pick, True)):
         (tmp_path / "gripper_learning_gripper_pick_and_place.json").write_text(
             json.dumps({"env_version": saved, "summary": summary}))
@@ -78,6 +78,33 @@ def test_gripper_rows_come_from_the_learning_file_of_the_current_env_version(tmp
     (tmp_path / "gripper_learning_gripper_push.json").write_text(json.dumps({"env_version": version,
                                                                              "summary": summary}))
     assert "| never (2/3 seeds) | never |" in docs_results.gripper_row("gripper_push")
+
+
+def test_a_gripper_row_is_its_presets_levers_run_when_there_is_one(tmp_path, monkeypatch):
+    """A levers run of the preset's configuration at the current env version is the task's row:
+    final IQM, the same configuration without HER beside it, env steps to 90% (the seeds' mean:
+    the IQM of three) and the preset's wall estimate (compile plus the median seed's epochs at the
+    mean epoch time); a lever of another configuration or an older version is not."""
+    import hjax
+
+    version = docs_results.env_version("gripper_push")
+    config = hjax.Config.preset("gripper_push").to_dict()
+    steps = [12800.0 * e for e in range(1, 6)]
+    success = [[0.1, 0.9, 0.9, 0.95, 1.0], [0.1, 0.5, 0.92, 0.9, 0.96], [0.0, 0.2, 0.5, 0.91, 0.98]]
+    entry = {"config": config, "env_version": version, "final_success": [0.96, 0.95, 1.0], "steps": steps,
+             "success": success, "wall_s": 110.0, "compile_s": 10.0}
+    none = {**entry, "config": {**config, "her_strategy": "none"}, "final_success": [0.07, 0.0, 0.1],
+            "success": [[0.0] * 5] * 3}
+    other = {**entry, "config": {**config, "batch_size": 4096}, "final_success": [0.5, 0.4, 0.6]}
+    monkeypatch.setattr(docs_results, "RESULTS", tmp_path)
+    levers = {"base": other, "sac": entry, "sac without HER": none}
+    (tmp_path / "levers_gripper_push.json").write_text(json.dumps({"levers": levers}))
+    # first reached 0.9 at epochs 2, 3, 4: 38,400 env steps; wall 10 + 100 x 3 / 5 = 70 s
+    assert docs_results.gripper_row("gripper_push") == \
+        "| gripper_push | 0.960 | 0.070 | 38,400 | 70 (preset, 3 seeds) | not rerun |"
+    levers["sac"] = {**entry, "env_version": version - 1}
+    (tmp_path / "levers_gripper_push.json").write_text(json.dumps({"levers": levers}))
+    assert "not rerun at env version" in docs_results.gripper_row("gripper_push")
 
 
 def test_the_readme_own_task_snippet_runs(monkeypatch):
