@@ -27,7 +27,7 @@ Contacts: only the pairs the tasks need (fingers-object and object-table, and in
 fingertips-table). In reach, push and slide the gripper cannot reach the table: its z joint is
 limited so the fingertips stay 1 mm above it. In pick-and-place, as in Fetch, the gripper can
 press its fingertips into the table, whose friction then slows closing fingers (a grasp made
-there closes about 0.6 mm a step in both; `benchmarks/fetch_fingers.py`). Fingers never touch
+there closes about 0.5 mm a step in both; `benchmarks/fetch_fingers.py`). Fingers never touch
 each other (Fetch excludes that pair too).
 
 Fetch's world frame. Observations and goals are in the frame and units of Gymnasium-Robotics'
@@ -111,10 +111,11 @@ FINGER_SOLREFLIMIT, FINGER_SOLIMPLIMIT = "0.01 1", "0.99 0.999 0.01"  # Fetch's 
 # keep env version 4's slower drive (targets within the travel), under which they never move.
 # Pick-and-place's fingertips meet the table (Fetch's do: its gripper can press them into it and
 # their friction there slows a closing grasp). Reach, push and slide keep version 4's stop.
-# MuJoCo's default contact softness, as Fetch's (a stiffer one closed the fingers faster than
-# Fetch's when the gripper rests on the table).
+# One sphere per fingertip (below) with a stiffer impedance than MuJoCo's default contact (solimp
+# 0.9 0.95) stands in for the four contact points of Fetch's box face: with the default it sank
+# twice as deep and dragged the closing fingers too little (benchmarks/results/fetch_fingers.md).
 FINGER_TABLE_FRICTION = 1.0  # Fetch: finger 1, table 1
-FINGER_TABLE_SOLREF = "0.02 1"
+FINGER_TABLE_SOLREF = "0.02 1"  # MuJoCo's default, as Fetch's
 FINGER_TABLE_SOLIMP = "0.98 0.99 0.001"
 HELD_FINGER_DAMPING = 160.0  # N s/m
 HELD_FINGER_ARMATURE = 2.5  # kg
