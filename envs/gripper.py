@@ -134,6 +134,7 @@ Z_MIN = -FINGER_BOTTOM + 0.001  # the grip point's lowest height: fingertips 1 m
 # With fingertip-table contacts (pick-and-place), the table stops the gripper; its joint stops
 # only a gripper pressed 1 cm into it, and its target may lie up to a step below that.
 Z_MIN_CONTACT = -FINGER_BOTTOM - 0.01
+TABLE_CONTACT_TASKS = ("pick_and_place",)  # the tasks whose fingertips meet the table
 Z_MAX = 0.6  # m, above every goal (Fetch's air goals reach 0.45 m above the object's rest)
 # The region Fetch's arm reaches with the gripper pointing down: a ball, fitted to where
 # Gymnasium-Robotics' FetchReach-v4 grip point stops when its mocap is driven toward 1,568
@@ -187,7 +188,7 @@ def scene_xml(task: str, timestep: float, iterations: int = DEFAULT_ITERATIONS,
     slide = task == "slide"
     table_friction = SLIDE_FRICTION if slide else FRICTION
     r = FINGER_RADIUS
-    table_contact = task == "pick_and_place"
+    table_contact = task in TABLE_CONTACT_TASKS
     z_min = Z_MIN_CONTACT if table_contact else Z_MIN
     contacts = ""
     if task == "pick_and_place":  # Fetch's finger drive, scaled (see FINGER_SCALE)
@@ -417,7 +418,7 @@ class GripperEnv(GoalEnv):
         body's position, 3) and the fingers' actuator targets (2); works on NumPy too (the MuJoCo
         C fidelity check calls it), so it uses only jnp functions that accept both."""
         a = jnp.clip(jnp.asarray(action, jnp.float32), -1.0, 1.0)
-        z_lo = Z_MIN_CONTACT - MAX_DISPLACEMENT if self.TASK == "pick_and_place" else Z_MIN
+        z_lo = Z_MIN_CONTACT - MAX_DISPLACEMENT if self.TASK in TABLE_CONTACT_TASKS else Z_MIN
         lo = jnp.array([-WORKSPACE_XY, -WORKSPACE_XY, z_lo], jnp.float32)
         hi = jnp.array([WORKSPACE_XY, WORKSPACE_XY, Z_MAX], jnp.float32)
         target = jnp.clip(qpos[GRIP] + MAX_DISPLACEMENT * a[:3], lo, hi)
