@@ -150,13 +150,16 @@ TARGETS = {"gripper_slide": 0.7}
 """Issue 25's success target per gripper task where it is not 90% (slide: 70%)."""
 
 
-def preset_lever(task: str) -> tuple[str, dict] | None:
-    """(lever name, its record, with the others of its file under "_file") of the
-    `benchmarks/levers.py` run that trained `task`'s preset configuration at the task's current
-    env version (issue 25), or None."""
+def _levers_entry(task: str, her_strategy: str | None = None) -> tuple[str, dict] | None:
+    """(lever name, its record, with the others of its file under "_file") of the first
+    `benchmarks/levers.py` run, in any `levers_TASK*.json`, that trained `task`'s preset
+    configuration (with `her_strategy` in place of the preset's where given) at the task's current
+    env version, or None."""
     import hjax
 
     preset = hjax.Config.preset(task).to_dict()
+    if her_strategy is not None:
+        preset["her_strategy"] = her_strategy
     defaults = hjax.Config(env=task).to_dict()
     for path in sorted(RESULTS.glob(f"levers_{task}*.json")):
         data = json.loads(path.read_text())
@@ -168,10 +171,17 @@ def preset_lever(task: str) -> tuple[str, dict] | None:
     return None
 
 
+def preset_lever(task: str) -> tuple[str, dict] | None:
+    """The levers run of `task`'s preset configuration at its current env version (issue 25), as
+    `_levers_entry` finds it, or None."""
+    return _levers_entry(task)
+
+
 def gripper_row(task: str) -> str:
     """The headline row of a gripper task: its preset's levers run (SAC, issue 25) when one was
     measured at the current env version, with the same configuration without HER beside it where
-    that was run too; else its `gripper_learning_TASK.json` (TD3, HER and none); else a row saying
+    that was run too (in any of the task's levers files: the two are often added to different
+    tables); else its `gripper_learning_TASK.json` (TD3, HER and none); else a row saying
     it was not rerun. Env steps and wall time are to issue 25's target (90%, slide 70%); the wall
     time is the preset's estimate (compile plus the median seed's epochs at the run's mean epoch
     time, as `hjax.presets` states it)."""
@@ -179,13 +189,12 @@ def gripper_row(task: str) -> str:
 
     found = preset_lever(task)
     if found is not None:
-        lever, entry = found
+        _, entry = found
         target = TARGETS.get(task, 0.9)
         to = "" if target == 0.9 else f" (to {target:.0%})"
         her = figures(entry["steps"], entry["success"], target)
-        none = entry["_file"]["levers"].get("without HER" if lever == "base" else f"{lever} without HER")
-        none_text = (f"{none['final_success'][0]:.3f}" if none is not None
-                     and none["env_version"] == entry["env_version"] else "not run")
+        found_none = _levers_entry(task, her_strategy="none")  # the same configuration, any file
+        none_text = f"{found_none[1]['final_success'][0]:.3f}" if found_none is not None else "not run"
         if her["seeds_reaching"] < her["seeds"]:
             to_target = wall = f"never ({her['seeds_reaching']}/{her['seeds']} seeds)"
         else:
