@@ -18,6 +18,7 @@ below are what tests/test_fetch_parity.py runs on small samples.
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import Any
 
 import jax
@@ -108,10 +109,33 @@ def compare_resets(task: str, n: int, seed: int) -> tuple[list[tuple[str, float,
     return rows, met, start
 
 
+PATH_STEPS = 20  # hjax's side of `observation_paths` runs its actions padded to a multiple of this
+
+
+@functools.lru_cache(maxsize=None)
+def _paths_program(task: str):
+    """One compiled program per task: reset `n` episodes from a key's split, then step them under
+    actions (T, n, 4); returns every observation (the reset's and each step's)."""
+    env = envs.make(task)
+
+    def run(key, actions):
+        s0 = jax.vmap(env.reset)(jax.random.split(key, actions.shape[1]))
+
+        def step(s, a):
+            s = jax.vmap(env.step)(s, a)
+            return s, s.obs["observation"]
+
+        return s0.obs["observation"], jax.lax.scan(step, s0, actions)[1]
+
+    return jax.jit(run)
+
+
 def observation_paths(task: str, actions: np.ndarray, seed: int, columns: slice) -> tuple[np.ndarray, np.ndarray]:
     """Observation entries `columns` (T + 1, n, k) under the same actions (T, n, 4) from the same
-    resets (episode i: seed + i on Fetch, key i of PRNGKey(seed) here): (Fetch, hjax)."""
-    env = envs.make(task)
+    resets (episode i: seed + i on Fetch, key i of PRNGKey(seed) here): (Fetch, hjax). hjax's reset
+    and steps are one compiled program per task and batch shape; actions are padded with zero
+    steps to a multiple of PATH_STEPS (the padding's observations are dropped), so that paths of
+    other lengths share it (an eager reset of an MJX env costs a minute here, op by op)."""
     n = actions.shape[1]
     with fetch.FetchReference(task, n) as ref:
         obs = ref.reset(range(seed, seed + n))
@@ -119,16 +143,12 @@ def observation_paths(task: str, actions: np.ndarray, seed: int, columns: slice)
         for a in actions:
             obs, *_ = ref.step(a)
             theirs.append(obs["observation"][:, columns])
-
-    def rollout(state, acts):
-        def step(s, a):
-            s = jax.vmap(env.step)(s, a)
-            return s, s.obs["observation"][:, columns]
-        return jax.lax.scan(step, state, acts)[1]
-
-    s0 = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(seed), n))
-    ours = jax.jit(rollout)(s0, jnp.asarray(actions, jnp.float32))
-    return np.stack(theirs), np.concatenate([np.asarray(s0.obs["observation"][None, :, columns]), np.asarray(ours)])
+    steps = len(actions)
+    padded = np.zeros((-(-steps // PATH_STEPS) * PATH_STEPS, n, 4), np.float32)
+    padded[:steps] = actions
+    first, rest = _paths_program(task)(jax.random.PRNGKey(seed), jnp.asarray(padded))
+    ours = np.concatenate([np.asarray(first)[None], np.asarray(rest)[:steps]])[..., columns]
+    return np.stack(theirs), ours
 
 
 def grip_paths(task: str, actions: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
