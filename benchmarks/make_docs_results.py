@@ -150,11 +150,10 @@ TARGETS = {"gripper_slide": 0.7}
 """Issue 25's success target per gripper task where it is not 90% (slide: 70%)."""
 
 
-def _levers_entry(task: str, her_strategy: str | None = None) -> tuple[str, dict] | None:
-    """(lever name, its record, with the others of its file under "_file") of the first
-    `benchmarks/levers.py` run, in any `levers_TASK*.json`, that trained `task`'s preset
-    configuration (with `her_strategy` in place of the preset's where given) at the task's current
-    env version, or None."""
+def preset_record(task: str, her_strategy: str | None = None) -> dict | None:
+    """The record of the first `benchmarks/levers.py` run, in any of the task's `levers_TASK*.json`,
+    that trained `task`'s preset configuration (with `her_strategy` in place of the preset's where
+    given) at the task's current env version (issue 25), or None."""
     import hjax
 
     preset = hjax.Config.preset(task).to_dict()
@@ -162,19 +161,12 @@ def _levers_entry(task: str, her_strategy: str | None = None) -> tuple[str, dict
         preset["her_strategy"] = her_strategy
     defaults = hjax.Config(env=task).to_dict()
     for path in sorted(RESULTS.glob(f"levers_{task}*.json")):
-        data = json.loads(path.read_text())
-        for lever, entry in data["levers"].items():
+        for entry in json.loads(path.read_text())["levers"].values():
             same = all(value == entry["config"].get(f, defaults[f]) for f, value in preset.items()
                        if f not in ("seed", "chunk_epochs", "num_epochs"))
             if same and entry["env_version"] == env_version(task):
-                return lever, {**entry, "_file": data}
+                return entry
     return None
-
-
-def preset_lever(task: str) -> tuple[str, dict] | None:
-    """The levers run of `task`'s preset configuration at its current env version (issue 25), as
-    `_levers_entry` finds it, or None."""
-    return _levers_entry(task)
 
 
 def gripper_row(task: str) -> str:
@@ -187,14 +179,13 @@ def gripper_row(task: str) -> str:
     time, as `hjax.presets` states it)."""
     from benchmarks.levers import figures
 
-    found = preset_lever(task)
-    if found is not None:
-        _, entry = found
+    entry = preset_record(task)
+    if entry is not None:
         target = TARGETS.get(task, 0.9)
         to = "" if target == 0.9 else f" (to {target:.0%})"
         her = figures(entry["steps"], entry["success"], target)
-        found_none = _levers_entry(task, her_strategy="none")  # the same configuration, any file
-        none_text = f"{found_none[1]['final_success'][0]:.3f}" if found_none is not None else "not run"
+        none = preset_record(task, her_strategy="none")  # the same configuration, in any of its files
+        none_text = f"{none['final_success'][0]:.3f}" if none is not None else "not run"
         if her["seeds_reaching"] < her["seeds"]:
             to_target = wall = f"never ({her['seeds_reaching']}/{her['seeds']} seeds)"
         else:
